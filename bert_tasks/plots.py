@@ -1,0 +1,70 @@
+"""PNG plots for the run directory (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def training_curves(log_history: list[dict], path: str | os.PathLike, metric: str | None = None) -> Path:
+    """Training loss (and validation loss / ``metric``) against the optimizer step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    if train:
+        ax.plot(*zip(*train), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals), marker="o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    key = f"eval_{metric}" if metric else None
+    scores = [(h["step"], h[key]) for h in log_history if key and key in h]
+    if scores:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*scores), color="tab:green", marker="s", label=f"validation {metric}")
+        ax2.set_ylabel(metric)
+        ax2.legend(loc="upper center")
+    ax.legend(loc="upper right")
+    ax.set_title("training curves")
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike, title: str) -> Path:
+    """A confusion-matrix heat map: rows gold, columns predicted, counts in the cells."""
+    plt = _pyplot()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.6 * n))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    peak = max((max(row) for row in matrix), default=0)
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            ax.text(j, i, str(v), ha="center", va="center", color="white" if v > peak / 2 else "black")
+    ax.set_title(title)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

@@ -1,0 +1,290 @@
+"""Recipes: YAML files with the sections ``task``, ``encoder``, ``data``, ``train``.
+
+A recipe is read with ``yaml.safe_load``, dotted ``key=value`` overrides are
+applied (``~key`` deletes a key), and every section is checked strictly:
+
+* ``task``: ``name`` picks the adapter in the registry; the other keys are that
+  adapter's ``Options`` dataclass.
+* ``encoder``: a hub id, a local folder, or ``embedded`` (see :mod:`.encoder`).
+* ``data``: :class:`DataConfig`.
+* ``train``: passed to ``transformers.TrainingArguments`` unchanged; keys and
+  types are checked against its fields before anything runs.
+
+Example:
+    >>> from bert_tasks import load_recipe
+    >>> r = load_recipe("sst2", ["train.max_steps=10", "encoder=embedded"])
+    >>> r.train["max_steps"]
+    10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .config_check import build_dataclass, check_value, unknown_key_error
+from .errors import UserError
+from .tasks import get_task
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+SECTIONS = ("task", "encoder", "data", "train", "overwrite")
+DataPath = typing.Union[str, list[str], None]
+
+
+@dataclass
+class DataConfig:
+    """The ``data:`` section."""
+
+    train: DataPath = field(default=None, metadata={"help": "File path, list of paths, or hub dataset name."})
+    validation: DataPath = field(default=None, metadata={"help": "Like train; omit to skip evaluation."})
+    test: DataPath = field(default=None, metadata={"help": "Like train; unlabelled files are predicted only."})
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "hub"] = field(
+        default="auto", metadata={"help": "File format; auto uses the extension (and sniffs .txt)."}
+    )
+    columns: dict = field(
+        default_factory=dict,
+        metadata={"help": "Role -> column name, e.g. {text: sentence}. Roles depend on the task."},
+    )
+    max_length: int = field(default=128, metadata={"help": "Tokens per example, special tokens included."})
+    validation_from_train: typing.Union[int, float, None] = field(
+        default=None,
+        metadata={"help": "Hold out this many rows (int) or this fraction (float) of train as validation."},
+    )
+    hub_config: typing.Optional[str] = field(default=None, metadata={"help": "Config name of a hub dataset."})
+
+
+@dataclass
+class Recipe:
+    """A validated recipe. ``task`` is the adapter's options dataclass (``task.name`` is the adapter)."""
+
+    task: Any
+    encoder: str
+    data: DataConfig
+    train: dict
+    overwrite: bool = False
+    name: str = "recipe"
+    source: typing.Optional[str] = None
+
+    def to_dict(self) -> dict:
+        """The recipe as YAML-ready data (what ``recipe.yaml`` in a run directory holds)."""
+        return {
+            "task": dataclasses.asdict(self.task),
+            "encoder": self.encoder,
+            "data": dataclasses.asdict(self.data),
+            "train": dict(self.train),
+            "overwrite": self.overwrite,
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def list_recipes() -> list[tuple[str, str]]:
+    """(name, first comment line) of every shipped recipe."""
+    out = []
+    for path in sorted(RECIPES_DIR.glob("*.yaml")):
+        summary = ""
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                summary = line.lstrip("# ").strip()
+                break
+        out.append((path.stem, summary))
+    return out
+
+
+def find_recipe(name_or_path: str | os.PathLike) -> Path:
+    """A recipe file: an existing path, or the name of a shipped recipe."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = RECIPES_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = [n for n, _ in list_recipes()]
+    from .config_check import closest
+
+    raise UserError(
+        f"no recipe file '{name_or_path}' and no shipped recipe of that name{closest(str(name_or_path), names)}; "
+        f"shipped recipes: {', '.join(names)}"
+    )
+
+
+def read_yaml(path: Path) -> dict:
+    """Read a YAML mapping safely; syntax errors name the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        loc = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise UserError(f"{path}{loc}: malformed YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a recipe must be a mapping with sections {', '.join(SECTIONS[:4])}")
+    return raw
+
+
+def parse_override(text: str) -> tuple[list[str], Any, bool]:
+    """``'a.b=1'`` -> (['a', 'b'], 1, False); ``'~a.b'`` -> (['a', 'b'], None, True)."""
+    if text.startswith("~"):
+        return text[1:].split("."), None, True
+    if "=" not in text:
+        raise UserError(f"override '{text}' is not of the form key=value (or ~key to delete)")
+    key, value = text.split("=", 1)
+    if not key:
+        raise UserError(f"override '{text}' has no key")
+    try:
+        parsed = yaml.safe_load(value) if value != "" else None
+    except yaml.YAMLError:
+        parsed = value  # not a YAML scalar: keep the text as a string
+    return key.split("."), parsed, False
+
+
+def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
+    """Return a copy of ``raw`` with dotted overrides applied."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        keys, value, delete = parse_override(text)
+        node = raw
+        for i, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if not isinstance(child, dict):
+                if delete:
+                    break
+                if child is not None and key != "task":
+                    raise UserError(f"override '{text}': '{'.'.join(keys[: i + 1])}' is not a mapping")
+                child = {} if child is None else child
+                node[key] = child
+            node = child
+        else:
+            if delete:
+                node.pop(keys[-1], None)
+            else:
+                node[keys[-1]] = value
+    return raw
+
+
+def _resolve_data_paths(data: dict, base: Path) -> dict:
+    """Make relative data paths written in a recipe file relative to that file's folder."""
+
+    def fix(p):
+        if isinstance(p, str) and not os.path.isabs(p) and (base / p).exists():
+            return str((base / p).resolve())
+        return p
+
+    for split in ("train", "validation", "test"):
+        value = data.get(split)
+        data[split] = [fix(p) for p in value] if isinstance(value, list) else fix(value)
+    return data
+
+
+def _training_args_fields() -> dict[str, Any]:
+    from transformers import TrainingArguments
+
+    hints = typing.get_type_hints(TrainingArguments)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(TrainingArguments) if f.init}
+
+
+def _check_train(raw: Any, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: 'train' must be a mapping of TrainingArguments fields")
+    fields = _training_args_fields()
+    out = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise unknown_key_error(where, f"train.{key}", str(key), fields)
+        out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
+    return out
+
+
+def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) -> dict:
+    """The toolkit's TrainingArguments defaults, where they differ from transformers'.
+
+    They are written into the resolved recipe, so ``--print-config`` and the run
+    directory's ``recipe.yaml`` show every value the run used.
+    """
+    defaults = {
+        "output_dir": os.path.join("runs", name),
+        "report_to": "none",
+        # Batches of similar lengths waste little compute on padding (transformers 5 name).
+        "train_sampling_strategy": "group_by_length",
+        # transformers 5 multiplies the loss by the world size under DDP for heads that
+        # ignore num_items_in_batch (sequence classification): keep plain per-device means.
+        "average_tokens_across_devices": False,
+        "logging_steps": 50,
+        "save_strategy": "epoch",
+        "save_total_limit": 2,
+        "eval_strategy": "epoch" if has_validation else "no",
+    }
+    if train.get("load_best_model_at_end") and "metric_for_best_model" not in train:
+        defaults["metric_for_best_model"] = adapter.default_metric
+        defaults["greater_is_better"] = adapter.greater_is_better
+    return defaults
+
+
+def validate(raw: dict, where: str, name: str) -> Recipe:
+    """Turn a raw mapping into a :class:`Recipe`, or raise :class:`UserError`."""
+    for key in raw:
+        if key not in SECTIONS:
+            raise unknown_key_error(where, str(key), str(key), SECTIONS)
+    task_raw = raw.get("task")
+    if isinstance(task_raw, str):
+        task_raw = {"name": task_raw}
+    if not isinstance(task_raw, dict) or "name" not in task_raw:
+        raise UserError(f"{where}: 'task' must be a mapping with a 'name' (e.g. task: {{name: classification}})")
+    adapter = get_task(str(task_raw["name"]), where)
+    task = build_dataclass(adapter.Options, task_raw, where, "task")
+
+    encoder = raw.get("encoder")
+    if not isinstance(encoder, str) or not encoder:
+        raise UserError(f"{where}: 'encoder' must be a hub id, a local path or 'embedded', got {encoder!r}")
+    data = build_dataclass(DataConfig, raw.get("data"), where, "data")
+    roles = adapter.column_roles
+    for role in data.columns:
+        if role not in roles:
+            raise unknown_key_error(where, f"data.columns.{role}", str(role), roles)
+    overwrite = check_value(where, "overwrite", raw.get("overwrite", False), bool)
+    train = _check_train(raw.get("train"), where)
+    has_validation = data.validation is not None or bool(data.validation_from_train)
+    for key, value in train_defaults(name, adapter, has_validation, train).items():
+        train.setdefault(key, value)
+    return Recipe(task=task, encoder=encoder, data=data, train=train, overwrite=overwrite, name=name)
+
+
+def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterable[str] = ()) -> Recipe:
+    """Load, override and validate a recipe.
+
+    Args:
+        name_or_path: a shipped recipe name (``sst2``), a YAML path, or a mapping.
+        overrides: ``key=value`` / ``~key`` strings, as on the command line.
+
+    Returns:
+        A :class:`Recipe`. Raises :class:`UserError` on any bad key or value.
+    """
+    overrides = list(overrides)
+    if isinstance(name_or_path, dict):
+        raw, where, name, source = name_or_path, "recipe", "recipe", None
+    else:
+        path = find_recipe(name_or_path)
+        raw, where, name, source = read_yaml(path), str(path), path.stem, str(path)
+        if isinstance(raw.get("data"), dict):
+            raw["data"] = _resolve_data_paths(dict(raw["data"]), path.parent)
+    validate(raw, where, name)  # errors in the file itself name the file
+    recipe = validate(apply_overrides(raw, overrides), "command line" if overrides else where, name)
+    recipe.source = source
+    return recipe

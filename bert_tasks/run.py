@@ -1,0 +1,99 @@
+"""Command line: ``python -m bert_tasks.run <recipe name|path> [key=value ...] [flags]``.
+
+Flags: ``--list`` (shipped recipes), ``--print-config`` (resolved recipe, no
+training), ``--dry-run`` (load data and model, show the first encoded example),
+``--debug`` (tracebacks). Bad input exits with status 2 and one short message.
+
+Examples:
+    python -m bert_tasks.run --list
+    python -m bert_tasks.run sst2 encoder=embedded train.num_train_epochs=1
+    python -m bert_tasks.run mrpc --print-config
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bert_tasks.run",
+        description="Fine-tune a BERT encoder with a recipe (YAML).",
+        epilog="Overrides: dotted.key=value (a YAML scalar), ~dotted.key to delete. "
+        "Example: python -m bert_tasks.run sst2 encoder=embedded train.max_steps=50",
+    )
+    p.add_argument("recipe", nargs="?", help="shipped recipe name (see --list) or path to a YAML file")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    p.add_argument("--list", action="store_true", help="list the shipped recipes")
+    p.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    p.add_argument("--dry-run", action="store_true", help="load data and model, print a summary, do not train")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _print_metrics(run_dir: str, metrics: dict) -> None:
+    for split, values in metrics.items():
+        shown = {k: round(v, 4) for k, v in values.items() if isinstance(v, float) and not k.startswith("f1_")}
+        print(f"{split}: " + "  ".join(f"{k}={v}" for k, v in shown.items()))
+    print(f"run directory: {run_dir}")
+
+
+def _print_dry_run(info: dict) -> None:
+    example = info.pop("first_example")
+    for key, value in info.items():
+        print(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+    print(f"first encoded example ({example.pop('split')}):")
+    print("  tokens:      " + " ".join(example.pop("tokens")))
+    segments = example.pop("segment_ids")
+    if segments is not None:
+        print("  segment ids: " + " ".join(str(s) for s in segments))
+    for key, value in example.items():
+        print(f"  {key}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        from .recipe import list_recipes, load_recipe
+
+        if args.list:
+            for name, summary in list_recipes():
+                print(f"{name:16s} {summary}")
+            return 0
+        if not args.recipe:
+            raise UserError("name a recipe (see --list), e.g. python -m bert_tasks.run sst2")
+        recipe = load_recipe(args.recipe, args.overrides)
+        if args.print_config:
+            print(recipe.to_yaml(), end="")
+            return 0
+        from . import training
+
+        if args.dry_run:
+            _print_dry_run(training.dry_run(recipe))
+            return 0
+        run_dir, metrics = training.train(recipe)
+        _print_metrics(run_dir, metrics)
+        return 0
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The run directory: atomic writes and the marker that tells a finished run.
+
+Every file the toolkit writes into a run directory goes through a temporary
+file in the same folder and ``os.replace``, so a killed run never leaves a
+half-written ``metrics.json``. ``DONE`` is written last: a folder without it is
+an unfinished (or broken) run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+DONE = "DONE"
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
+    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def is_finished(run_dir: str | os.PathLike) -> bool:
+    return (Path(run_dir) / DONE).is_file()
+
+
+def mark_finished(run_dir: str | os.PathLike) -> None:
+    write_text(Path(run_dir) / DONE, "finished\n")
+
+
+def clear_finished(run_dir: str | os.PathLike) -> None:
+    marker = Path(run_dir) / DONE
+    if marker.exists():
+        marker.unlink()

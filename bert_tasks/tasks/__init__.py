@@ -1,0 +1,10 @@
+"""The task registry: adapters are reached by name, never by ``if task == ...``.
+
+Adding a task = one module here that subclasses :class:`TaskAdapter` and is
+decorated with :func:`register_task`, plus one recipe.
+"""
+
+from .base import TASKS, TaskAdapter, TaskOptions, get_task, register_task
+from . import classification  # noqa: F401  (registers the adapters it defines)
+
+__all__ = ["TASKS", "TaskAdapter", "TaskOptions", "get_task", "register_task"]

@@ -1,0 +1,115 @@
+"""The task-adapter contract and its registry.
+
+An adapter is everything task-specific around the shared encoder and the HF
+``Trainer``: which columns it reads, how rows become features, which head it
+puts on the encoder, its loss (usually the head's own), metrics, and how raw
+model outputs become predictions. Core code calls only these hooks.
+
+Hooks, in the order a run calls them:
+
+============================  =================================================
+``prepare(splits, ...)``      rename columns to roles, map labels; returns splits
+``encode_fn(tokenizer, n)``   a batched ``datasets.map`` function -> features
+``build_model(path)``         the encoder with this task's head
+``collator(tokenizer)``       batches features (dynamic padding)
+``compute_metrics(pred)``     scalar metrics for ``Trainer`` (best-checkpoint pick)
+``report(...)``               full metrics + predictions file + plots of a split
+``predict(...)``              raw inputs -> predictions (used by ``Predictor``)
+============================  =================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from ..config_check import closest
+from ..errors import UserError
+
+TASKS: dict[str, type["TaskAdapter"]] = {}
+
+
+@dataclass
+class TaskOptions:
+    """Options every task has. Adapters subclass this with their own fields."""
+
+    name: str = field(default="", metadata={"help": "Which adapter: see `python -m bert_tasks.run --list`."})
+
+
+def register_task(cls: type["TaskAdapter"]) -> type["TaskAdapter"]:
+    """Class decorator: make an adapter reachable by its ``name`` from recipes."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty `name` to be registered")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str, where: str = "recipe") -> type["TaskAdapter"]:
+    """The adapter class registered under ``name``."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UserError(
+            f"{where}: unknown task.name '{name}'{closest(name, TASKS)}; registered tasks: {', '.join(sorted(TASKS))}"
+        ) from None
+
+
+class TaskAdapter:
+    """Base class of task adapters. Subclasses set the class attributes and override hooks."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = TaskOptions
+    column_roles: ClassVar[tuple[str, ...]] = ()
+    default_metric: ClassVar[str] = "loss"
+    greater_is_better: ClassVar[bool] = True
+
+    def __init__(self, options: Any):
+        self.options = options
+
+    # -- data ---------------------------------------------------------------
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        """Check and normalise raw splits (``datasets.Dataset`` each).
+
+        ``sources`` names each split's files for error messages; ``columns`` is
+        the recipe's ``data.columns`` (role -> column name).
+        """
+        raise NotImplementedError
+
+    def encode_fn(self, tokenizer: Any, max_length: int) -> Callable[[dict], dict]:
+        """A batched map function from normalised rows to model features."""
+        raise NotImplementedError
+
+    def collator(self, tokenizer: Any) -> Callable:
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer)
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # -- evaluation ---------------------------------------------------------
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        raise NotImplementedError
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        """Full metrics of a split; writes its predictions and plots into ``run_dir``."""
+        raise NotImplementedError
+
+    def summary(self) -> dict:
+        """What ``--dry-run`` prints about the task (label set, ...)."""
+        return {}
+
+    # -- saving and prediction ---------------------------------------------
+    @classmethod
+    def load_model(cls, run_dir: str) -> Any:
+        """The trained model of a run directory (safetensors only)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_run(cls, options: Any, model: Any) -> "TaskAdapter":
+        """Rebuild the adapter's state (labels, thresholds) from a finished run."""
+        return cls(options)
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
+        raise NotImplementedError

@@ -1,0 +1,281 @@
+"""Single-sentence and sentence-pair classification (BERT paper, sections 4.1).
+
+``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]`` with segment ids 0/1; the
+``[CLS]`` vector (through BERT's pooler) -> linear -> softmax, cross-entropy.
+The head is transformers' standard ``AutoModelForSequenceClassification``, so a
+finished run loads in ``pipeline("text-classification", model=run_dir)``.
+
+Columns (roles -> default column name): ``text`` -> ``text``, ``text_pair`` ->
+``text_pair`` (optional: present means pairs), ``label`` -> ``label``.
+
+Example (piecemeal, with your own Trainer):
+    >>> from bert_tasks.tasks.classification import Classification, ClassificationOptions
+    >>> ad = Classification(ClassificationOptions(name="classification"))
+    >>> splits = ad.prepare({"train": train_ds, "validation": dev_ds}, {})   # doctest: +SKIP
+    >>> features = splits["train"].map(ad.encode_fn(tokenizer, 128), batched=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import plots
+from ..errors import UserError
+from ..metrics import classification_metrics
+from ..rundir import write_jsonl
+from .base import TaskAdapter, TaskOptions, register_task
+
+
+@dataclass
+class ClassificationOptions(TaskOptions):
+    labels: typing.Union[list, dict, None] = field(
+        default=None,
+        metadata={
+            "help": "Label values as written in the data, in class-id order; or a mapping "
+            "{value in data: display name}. Default: the sorted labels of train."
+        },
+    )
+    positive_label: typing.Union[str, int, None] = field(
+        default=None,
+        metadata={"help": "Binary labels: the positive class for f1/precision/recall (default: the second label)."},
+    )
+
+
+def _label_key(value: Any) -> str:
+    """Labels are compared as stripped strings: 1, '1' and ' 1' are one label."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _sorted_labels(values: set[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@register_task
+class Classification(TaskAdapter):
+    """One label per text or text pair, softmax over the label set."""
+
+    name = "classification"
+    Options = ClassificationOptions
+    column_roles = ("text", "text_pair", "label")
+    default_metric = "accuracy"
+
+    def __init__(self, options: ClassificationOptions):
+        super().__init__(options)
+        self.values: list[str] = []  # label values as in the data, by class id
+        self.names: list[str] = []  # display names, by class id (the model's id2label)
+        self.pair = False
+
+    # -- data ---------------------------------------------------------------
+    def _set_labels(self, values: list[str], names: list[str] | None = None) -> None:
+        self.values = values
+        self.names = names or list(values)
+
+    def _columns(self, columns: dict) -> dict[str, str]:
+        return {role: columns.get(role, role) for role in self.column_roles}
+
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        """Rename columns to ``text``/``text_pair``/``label``, check them, map labels to ids.
+
+        Args:
+            splits: split name -> ``datasets.Dataset`` as read from the files.
+            sources: split name -> where it came from, for error messages.
+            columns: the recipe's ``data.columns`` mapping (role -> column name).
+        """
+        columns = columns or {}
+        col = self._columns(columns)
+        train = splits.get("train")
+        self.pair = "text_pair" in columns or (train is not None and col["text_pair"] in train.column_names)
+        roles = ["text", "text_pair"] if self.pair else ["text"]
+
+        out = {}
+        for split, ds in splits.items():
+            where = f"{split} split ({sources.get(split, 'data')})"
+            if len(ds) == 0:
+                raise UserError(f"{where}: the split is empty (0 rows)")
+            for role in roles:
+                if col[role] not in ds.column_names:
+                    raise UserError(
+                        f"{where}: no column '{col[role]}' for role '{role}'; columns are "
+                        f"{ds.column_names}. Map one with data.columns.{role}=<column>"
+                    )
+            labelled = col["label"] in ds.column_names
+            if not labelled and split != "test":
+                raise UserError(
+                    f"{where}: no label column '{col['label']}'; columns are {ds.column_names}. "
+                    f"Map one with data.columns.label=<column>"
+                )
+            keep = {col[r]: r for r in roles + (["label"] if labelled else [])}
+            ds = ds.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
+            out[split] = ds
+
+        self._fix_label_set(out, sources)
+        for split, ds in out.items():
+            if "label" in ds.column_names:
+                out[split] = self._map_labels(ds, split, sources.get(split, "data"))
+        return out
+
+    def _fix_label_set(self, splits: dict, sources: dict[str, str]) -> None:
+        given = self.options.labels
+        if isinstance(given, dict):
+            self._set_labels([_label_key(k) for k in given], [str(v) for v in given.values()])
+        elif isinstance(given, list):
+            self._set_labels([_label_key(v) for v in given])
+        elif "train" in splits:
+            values = {_label_key(v) for v in splits["train"]["label"]}
+            self._set_labels(_sorted_labels(values))
+        elif not self.values:
+            raise UserError("no train split and no task.labels: the label set is unknown")
+        if "train" in splits and len(set(_label_key(v) for v in splits["train"]["label"])) < 2:
+            raise UserError(
+                f"train split ({sources.get('train', 'data')}): only one class "
+                f"({self.values[:1]}) in {len(splits['train'])} rows; classification needs two or more"
+            )
+        if self.options.positive_label is not None and _label_key(self.options.positive_label) not in self.values:
+            raise UserError(f"task.positive_label '{self.options.positive_label}' is not a label: {self.values}")
+
+    def _map_labels(self, ds, split: str, source: str):
+        index = {v: i for i, v in enumerate(self.values)}
+        for row, value in enumerate(ds["label"]):
+            if _label_key(value) not in index:
+                known = "train's labels" if self.options.labels is None else "task.labels"
+                raise UserError(
+                    f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}"
+                )
+
+        def to_ids(batch):
+            return {"label": [index[_label_key(v)] for v in batch["label"]]}
+
+        return ds.map(to_ids, batched=True, desc=f"labels ({split})")
+
+    def encode_fn(self, tokenizer: Any, max_length: int):
+        pair = self.pair
+
+        def encode(batch: dict) -> dict:
+            texts = [t if t is not None else "" for t in batch["text"]]
+            pairs = [t if t is not None else "" for t in batch["text_pair"]] if pair else None
+            # No padding here: the collator pads each batch to its own longest row.
+            return tokenizer(texts, pairs, truncation=True, max_length=max_length)
+
+        return encode
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any):
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(
+            encoder_path,
+            num_labels=len(self.names),
+            id2label=dict(enumerate(self.names)),
+            label2id={n: i for i, n in enumerate(self.names)},
+            **load_kwargs,
+        )
+
+    # -- evaluation ---------------------------------------------------------
+    @property
+    def positive(self) -> int | None:
+        if len(self.values) != 2:
+            return None
+        if self.options.positive_label is not None:
+            return self.values.index(_label_key(self.options.positive_label))
+        return 1
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        return classification_metrics(eval_pred.label_ids, logits.argmax(-1), self.names, self.positive)
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        probs = softmax(logits)
+        pred = probs.argmax(-1)
+        labelled = "label" in rows.column_names
+        records = []
+        for i, row in enumerate(rows):
+            rec = {"text": row["text"]}
+            if self.pair:
+                rec["text_pair"] = row["text_pair"]
+            rec["label"] = self.names[row["label"]] if labelled else None
+            rec["prediction"] = self.names[pred[i]]
+            rec["probability"] = round(float(probs[i, pred[i]]), 6)
+            records.append(rec)
+        write_jsonl(Path(run_dir) / f"predictions_{split}.jsonl", records)
+        if not labelled:
+            return {}
+        metrics = classification_metrics(rows["label"], pred, self.names, self.positive, detailed=True)
+        plots.confusion_matrix(
+            metrics["confusion_matrix"], self.names, Path(run_dir) / f"confusion_matrix_{split}.png", f"{split}"
+        )
+        return metrics
+
+    def summary(self) -> dict:
+        return {"labels": self.names, "pairs": self.pair}
+
+    # -- prediction ---------------------------------------------------------
+    @classmethod
+    def load_model(cls, run_dir: str) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(run_dir, use_safetensors=True)
+
+    @classmethod
+    def from_run(cls, options: ClassificationOptions, model: Any) -> "Classification":
+        adapter = cls(options)
+        id2label = model.config.id2label
+        names = [id2label[i] for i in range(len(id2label))]
+        values = [_label_key(k) for k in options.labels] if isinstance(options.labels, (list, dict)) else names
+        adapter._set_labels(values, names)
+        return adapter
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
+        """Predict labels for raw texts (``str``) or pairs (``(a, b)``).
+
+        Returns one dict per input: ``label``, ``score`` (its probability) and
+        ``probabilities`` (name -> probability).
+        """
+        import torch
+
+        texts = [x if isinstance(x, str) else x[0] for x in inputs]
+        pairs = [x[1] for x in inputs] if inputs and not isinstance(inputs[0], str) else None
+        # Sort by length so each batch pads little; results go back in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+        probs = np.zeros((len(texts), len(self.names)), dtype=np.float32)
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                enc = tokenizer(
+                    [texts[i] for i in idx],
+                    [pairs[i] for i in idx] if pairs else None,
+                    truncation=True,
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(model.device)
+                logits = model(**enc).logits.float().cpu().numpy()
+                probs[idx] = softmax(logits)
+        out = []
+        for p in probs:
+            k = int(p.argmax())
+            out.append(
+                {
+                    "label": self.names[k],
+                    "score": float(p[k]),
+                    "probabilities": {n: float(v) for n, v in zip(self.names, p)},
+                }
+            )
+        return out

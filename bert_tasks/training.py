@@ -1,0 +1,229 @@
+"""Assemble a ``transformers.Trainer`` from a recipe, run it, and fill the run directory.
+
+``build_trainer(recipe)`` returns a real ``Trainer`` (a thin subclass that only
+keeps evaluation order, see :class:`TaskTrainer`); ``train(recipe)`` is what the
+CLI runs: build, train, save, evaluate every split, write the run directory.
+
+Run directory (``train.output_dir``):
+
+=========================  ==================================================
+``model.safetensors`` ...  model, config and tokenizer (``save_pretrained``)
+``recipe.yaml``            the fully resolved recipe
+``metrics.json``           ``{"validation": {...}, "test": {...}}``
+``train_results.json``     runtime, examples/s, final training loss
+``predictions_<split>``    one row per input (``.jsonl``)
+``*.png``                  training curves, per-split plots of the task
+``DONE``                   written last: the run finished
+=========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import plots
+from .data import load_splits
+from .encoder import load_tokenizer, load_with_hint
+from .errors import UserError
+from .recipe import Recipe, load_recipe
+from .rundir import clear_finished, is_finished, mark_finished, write_json, write_text
+from .tasks import get_task
+
+log = logging.getLogger("bert_tasks")
+
+
+@dataclass
+class Job:
+    """Everything a run holds besides the Trainer's own state."""
+
+    recipe: Recipe
+    adapter: Any
+    tokenizer: Any
+    rows: dict  # split -> normalised Dataset (text, text_pair, label, ...)
+    features: dict  # split -> encoded Dataset (input_ids, ...)
+    sources: dict  # split -> where it came from
+
+
+def _trainer_class():
+    import torch
+    from transformers import Trainer
+
+    class TaskTrainer(Trainer):
+        """``Trainer`` whose evaluation and prediction keep the dataset's order.
+
+        transformers 5 reuses ``LengthGroupedSampler`` for evaluation when
+        ``train_sampling_strategy="group_by_length"``, which returns
+        ``trainer.predict(ds)`` rows shuffled relative to ``ds``. Predictions
+        files must line up with their inputs, so evaluation is sequential.
+        """
+
+        def __init__(self, *args: Any, job: Job | None = None, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.job = job
+
+        def _get_eval_sampler(self, eval_dataset):
+            if self.args.world_size <= 1:
+                return torch.utils.data.SequentialSampler(eval_dataset)
+            return None  # accelerate shards in order and gathers in order
+
+    return TaskTrainer
+
+
+def prepare_job(recipe: Recipe) -> Job:
+    """Read, check and encode the data of ``recipe`` (no model yet)."""
+    adapter = get_task(recipe.task.name)(recipe.task)
+    tokenizer = load_tokenizer(recipe.encoder)
+    seed = int(recipe.train.get("data_seed") or recipe.train.get("seed", 42))
+    raw, sources = load_splits(recipe.data, seed=seed)
+    rows = adapter.prepare(raw, sources, recipe.data.columns)
+    encode = adapter.encode_fn(tokenizer, recipe.data.max_length)
+    features = {}
+    for split, ds in rows.items():
+        drop = [c for c in ds.column_names if c != "label"]
+        features[split] = ds.map(encode, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
+    return Job(recipe, adapter, tokenizer, rows, features, sources)
+
+
+def training_arguments(recipe: Recipe):
+    """``TrainingArguments(**recipe.train)``; its own checks become :class:`UserError`."""
+    from transformers import TrainingArguments
+
+    kwargs = {k: v for k, v in recipe.train.items() if k != "resume_from_checkpoint"}
+    try:
+        return TrainingArguments(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"train: {e}") from None
+
+
+def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
+    """A ready ``transformers.Trainer`` for a recipe (name, path or :class:`Recipe`).
+
+    Model, datasets, collator and ``compute_metrics`` are in place; the toolkit's
+    state (adapter, raw rows) is on ``trainer.job``.
+
+    Example:
+        >>> trainer = build_trainer("sst2", ["encoder=embedded", "train.max_steps=20"])  # doctest: +SKIP
+        >>> trainer.train(); trainer.evaluate()  # doctest: +SKIP
+    """
+    from transformers import set_seed
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    args = training_arguments(recipe)
+    job = prepare_job(recipe)
+    set_seed(args.seed)  # the new head's initialisation depends on it
+    model = load_with_hint(recipe.encoder, job.adapter.build_model)
+    return _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=job.features.get("train"),
+        eval_dataset=job.features.get("validation"),
+        processing_class=job.tokenizer,
+        data_collator=job.adapter.collator(job.tokenizer),
+        compute_metrics=job.adapter.compute_metrics,
+        job=job,
+    )
+
+
+def _resume_path(recipe: Recipe) -> str | bool | None:
+    value = recipe.train.get("resume_from_checkpoint")
+    if value == "auto":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        out = recipe.train["output_dir"]
+        return get_last_checkpoint(out) if os.path.isdir(out) else None
+    return value
+
+
+def _check_output_dir(recipe: Recipe) -> None:
+    out = recipe.train["output_dir"]
+    if is_finished(out) and not recipe.overwrite and not recipe.train.get("resume_from_checkpoint"):
+        raise UserError(
+            f"train.output_dir '{out}' holds a finished run; choose another train.output_dir, "
+            f"or set overwrite=true to replace it"
+        )
+
+
+def evaluate_splits(trainer: Any, splits: Iterable[str] = ("validation", "test")) -> dict:
+    """Predict every given split, write its predictions and plots; return ``{split: metrics}``."""
+    job: Job = trainer.job
+    out_dir = trainer.args.output_dir
+    results = {}
+    for split in splits:
+        if split not in job.features:
+            continue
+        output = trainer.predict(job.features[split], metric_key_prefix=split)
+        detailed = job.adapter.report(split, job.rows[split], output, out_dir)
+        if not detailed:  # unlabelled split: predictions only
+            log.info("%s: no labels, predictions written only", split)
+            continue
+        scalars = {k[len(split) + 1 :]: v for k, v in output.metrics.items() if k.startswith(f"{split}_")}
+        # Trainer's scalars (loss, runtime) plus the adapter's full report (per class, ...).
+        results[split] = {**scalars, **detailed}
+    return results
+
+
+def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dict]:
+    """Train a recipe end to end, exactly as ``python -m bert_tasks.run`` does.
+
+    Args:
+        recipe: a :class:`Recipe`, a shipped recipe name, or a YAML path.
+        overrides: ``key=value`` strings applied to a name or path.
+
+    Returns:
+        (run directory, ``{"validation": {...}, "test": {...}}``).
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    _check_output_dir(recipe)
+    trainer = build_trainer(recipe)
+    out = Path(trainer.args.output_dir)
+    clear_finished(out)
+    write_text(out / "recipe.yaml", recipe.to_yaml())
+
+    result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
+    trainer.save_model(str(out))
+    trainer.save_state()
+    write_json(out / "train_results.json", result.metrics)
+    metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
+    plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
+
+    metrics = evaluate_splits(trainer)
+    write_json(out / "metrics.json", metrics)
+    mark_finished(out)
+    return str(out), metrics
+
+
+def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
+    """Load data and model, encode, and describe the run without training.
+
+    Returns:
+        ``splits`` (split -> rows), the task's ``summary`` (label set, ...),
+        ``first_example`` (tokens and segment ids of train's first row), and
+        ``parameters`` of the model.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    training_arguments(recipe)
+    job = prepare_job(recipe)
+    model = load_with_hint(recipe.encoder, job.adapter.build_model)
+    first_split = next(iter(job.features))
+    first = job.features[first_split][0]
+    example = {
+        "split": first_split,
+        "tokens": job.tokenizer.convert_ids_to_tokens(first["input_ids"]),
+        "segment_ids": first.get("token_type_ids"),
+    }
+    if "label" in first:
+        example["label"] = first["label"]
+    return {
+        "splits": {s: len(ds) for s, ds in job.features.items()},
+        "sources": job.sources,
+        **job.adapter.summary(),
+        "first_example": example,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
