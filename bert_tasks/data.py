@@ -34,7 +34,8 @@ def _as_list(spec: Any) -> list[str]:
 
 
 def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or spec.startswith(".") or Path(spec).suffix.lower() in EXTENSIONS
+    """A path, not a hub id ('org/name' has one slash and no file extension)."""
+    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).suffix.lower() in EXTENSIONS
 
 
 def check_utf8(path: str) -> None:
@@ -133,6 +134,9 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
     Returns:
         (split name -> ``datasets.Dataset``, split name -> a description of its source).
     """
+    hold = data.validation_from_train
+    if hold and data.validation is not None:
+        raise UserError("data: give either data.validation or data.validation_from_train, not both")
     splits, sources = {}, {}
     for split in SPLITS:
         spec = getattr(data, split)
@@ -140,10 +144,7 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
             continue
         splits[split] = read_split(spec, split, data.format, data.hub_config)
         sources[split] = ", ".join(_as_list(spec))
-    hold = data.validation_from_train
     if hold:
-        if "validation" in splits:
-            raise UserError("data: give either data.validation or data.validation_from_train, not both")
         if "train" not in splits:
             raise UserError("data.validation_from_train needs data.train")
         n = len(splits["train"])

@@ -121,7 +121,7 @@ def build_tiny_bert(
     vocab = build_vocab(texts, lowercase=lowercase)
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(
-        vocab_file=str(out / "vocab.txt"), do_lower_case=lowercase, tokenize_chinese_chars=True
+        vocab=str(out / "vocab.txt"), do_lower_case=lowercase, tokenize_chinese_chars=True
     )
     tokenizer.model_max_length = max_position_embeddings
     config = BertConfig(

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny random BERT built locally, a CLI runner, offline mode."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "recipes" / "data"
+SHARED = Path(os.environ.get("BERT_TASKS_SHARED", ROOT.parent / "shared" / "data"))
+
+# Tests never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def sample_texts() -> list[str]:
+    texts = ["good great fine bad awful poor movie film plot the a is was not"]
+    for path in SAMPLES.rglob("*.t*"):
+        texts.append(path.read_text(encoding="utf-8-sig"))
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A 2-layer, 32-wide random BERT whose vocabulary covers the shipped samples."""
+    from bert_tasks.encoder import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), sample_texts())
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m bert_tasks.run`` for real and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bert_tasks.run", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from bert_tasks.data import file_format, load_splits, read_split
+from bert_tasks.errors import UserError
+from bert_tasks.recipe import DataConfig
+
+from conftest import SAMPLES
+
+
+def test_mrpc_style_tsv_bom_crlf_quotes(tmp_path):
+    path = tmp_path / "m.txt"
+    path.write_bytes(
+        b'\xef\xbb\xbfQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n'
+        b'1\t1\t2\tHe said "the witness\tshe said.\r\n'
+        b'0\t3\t4\tNA\t"quoted" start\r\n'
+    )
+    ds = read_split(str(path), "train")
+    assert ds.column_names == ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
+    assert ds["#1 String"] == ['He said "the witness', "NA"]  # no quote handling, NA stays text
+    assert ds["#2 String"] == ["she said.", '"quoted" start']
+    assert ds["Quality"] == [1, 0]
+
+
+def test_shipped_samples_read_like_originals():
+    ds = read_split(str(SAMPLES / "mrpc" / "msr_paraphrase_train.txt"), "train")
+    assert len(ds) == 2000 and "Quality" in ds.column_names
+    sst = read_split(str(SAMPLES / "sst2" / "dev.tsv"), "validation")
+    assert len(sst) == 872 and sst.column_names == ["sentence", "label"]
+
+
+def test_csv_and_jsonl(tmp_path):
+    (tmp_path / "a.csv").write_text('text,label\n"hello, world",pos\nbye,neg\n', encoding="utf-8")
+    assert read_split(str(tmp_path / "a.csv"), "train")["text"] == ["hello, world", "bye"]
+    rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert read_split(str(tmp_path / "a.jsonl"), "train")["label"] == ["a", "b"]
+
+
+def test_list_of_paths_concatenates(tmp_path):
+    for name in ("a.tsv", "b.tsv"):
+        (tmp_path / name).write_text(f"text\tlabel\n{name}\t1\n", encoding="utf-8")
+    ds = read_split([str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")], "train")
+    assert ds["text"] == ["a.tsv", "b.tsv"]
+
+
+def test_txt_is_sniffed(tmp_path):
+    (tmp_path / "t.txt").write_text("a\tb\n1\t2\n", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("a,b\n1,2\n", encoding="utf-8")
+    assert file_format(str(tmp_path / "t.txt"), "auto") == "tsv"
+    assert file_format(str(tmp_path / "c.txt"), "auto") == "csv"
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"data.train: file not found: .*nope.tsv"):
+        read_split(str(tmp_path / "nope.tsv"), "train")
+
+
+def test_not_utf8_names_byte_offset(tmp_path):
+    path = tmp_path / "latin.tsv"
+    path.write_bytes("text\tlabel\ncaf\xe9\t1\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin.tsv: not UTF-8 text \(byte offset 15\)"):
+        read_split(str(path), "train")
+
+
+def test_hub_name_offline_is_clear():
+    with pytest.raises(UserError, match="offline mode is on"):
+        read_split("someone/some_dataset", "train")
+
+
+def test_validation_held_out_of_train(tmp_path):
+    (tmp_path / "t.tsv").write_text("text\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(100)), encoding="utf-8")
+    cfg = DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=20)
+    splits, sources = load_splits(cfg, seed=1)
+    assert len(splits["train"]) == 80 and len(splits["validation"]) == 20
+    assert not set(splits["train"]["text"]) & set(splits["validation"]["text"])
+    again, _ = load_splits(cfg, seed=1)
+    assert again["validation"]["text"] == splits["validation"]["text"]  # seeded
+    assert "held out" in sources["validation"]
+    frac, _ = load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=0.1), seed=1)
+    assert len(frac["validation"]) == 10
+    with pytest.raises(UserError, match="either data.validation or data.validation_from_train"):
+        load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation="x.tsv", validation_from_train=5))

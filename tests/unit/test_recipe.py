@@ -1,0 +1,139 @@
+import pytest
+
+from bert_tasks.errors import UserError
+from bert_tasks.recipe import apply_overrides, list_recipes, load_recipe, parse_override
+
+
+def write(tmp_path, text, name="r.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BASIC = """
+task: {name: classification}
+encoder: embedded
+data: {train: train.tsv}
+train: {output_dir: out, learning_rate: 5e-5}
+"""
+
+
+def test_shipped_recipes_load_and_are_listed():
+    names = [n for n, _ in list_recipes()]
+    assert {"sst2", "mrpc"} <= set(names)
+    for name in names:
+        recipe = load_recipe(name)
+        assert recipe.task.name
+        assert recipe.train["output_dir"]
+    summaries = dict(list_recipes())
+    assert "SST-2" in summaries["sst2"]
+
+
+def test_yaml_float_string_is_coerced(tmp_path):
+    recipe = load_recipe(write(tmp_path, BASIC))
+    assert recipe.train["learning_rate"] == pytest.approx(5e-5)
+    assert isinstance(recipe.train["learning_rate"], float)
+
+
+def test_dotted_overrides_and_delete(tmp_path):
+    path = write(tmp_path, BASIC)
+    recipe = load_recipe(path, ["train.max_steps=7", "data.columns.text=sentence", "~train.learning_rate"])
+    assert recipe.train["max_steps"] == 7
+    assert recipe.data.columns == {"text": "sentence"}
+    assert "learning_rate" not in recipe.train
+    assert load_recipe(path, ["encoder=some/model"]).encoder == "some/model"
+
+
+def test_parse_override_values():
+    assert parse_override("a.b=1") == (["a", "b"], 1, False)
+    assert parse_override("a=true") == (["a"], True, False)
+    assert parse_override("a=x y") == (["a"], "x y", False)
+    assert parse_override("~a.b") == (["a", "b"], None, True)
+    with pytest.raises(UserError, match="key=value"):
+        parse_override("novalue")
+
+
+def test_apply_overrides_does_not_mutate():
+    raw = {"train": {"a": 1}}
+    out = apply_overrides(raw, ["train.a=2"])
+    assert raw == {"train": {"a": 1}} and out == {"train": {"a": 2}}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trian.max_steps=1", "unknown key 'trian' (did you mean 'train'?)"),
+        ("train.learnin_rate=1", "unknown key 'train.learnin_rate' (did you mean 'learning_rate'?)"),
+        ("data.valdation=x", "unknown key 'data.valdation' (did you mean 'validation'?)"),
+        ("task.lables=[a]", "unknown key 'task.lables' (did you mean 'labels'?)"),
+        ("data.columns.txt=s", "unknown key 'data.columns.txt' (did you mean 'text'?)"),
+        ("task.name=clasification", "unknown task.name 'clasification' (did you mean 'classification'?)"),
+    ],
+)
+def test_unknown_keys_name_closest(tmp_path, override, message):
+    with pytest.raises(UserError) as err:
+        load_recipe(write(tmp_path, BASIC), [override])
+    assert message in str(err.value)
+    assert str(err.value).startswith("command line")
+
+
+def test_unknown_key_in_file_names_file(tmp_path):
+    path = write(tmp_path, BASIC + "\nencodr: x\n")
+    with pytest.raises(UserError) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value) and "did you mean 'encoder'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("train.learning_rate=fast", "'train.learning_rate' expects float, got 'fast'"),
+        ("train.max_steps=1.5", "'train.max_steps' expects int"),
+        ("data.max_length=long", "'data.max_length' expects int"),
+        ("train.fp16=maybe", "'train.fp16' expects bool"),
+    ],
+)
+def test_wrong_types_name_key_and_type(tmp_path, override, expected):
+    with pytest.raises(UserError, match=expected):
+        load_recipe(write(tmp_path, BASIC), [override])
+
+
+def test_malformed_yaml_names_line_and_column(tmp_path):
+    path = write(tmp_path, "task: {name: classification\nencoder: x\n")
+    with pytest.raises(UserError) as err:
+        load_recipe(path)
+    assert f"{path}:2:8: malformed YAML" in str(err.value)
+
+
+def test_relative_paths_resolve_against_recipe_file(tmp_path):
+    (tmp_path / "train.tsv").write_text("text\tlabel\n", encoding="utf-8")
+    recipe = load_recipe(write(tmp_path, BASIC))
+    assert recipe.data.train == str((tmp_path / "train.tsv").resolve())
+
+
+def test_toolkit_defaults_visible_and_overridable(tmp_path):
+    recipe = load_recipe(write(tmp_path, BASIC))
+    assert recipe.train["train_sampling_strategy"] == "group_by_length"
+    assert recipe.train["eval_strategy"] == "no"  # no validation split
+    assert recipe.train["average_tokens_across_devices"] is False
+    recipe = load_recipe(write(tmp_path, BASIC), ["data.validation=dev.tsv", "train.train_sampling_strategy=random"])
+    assert recipe.train["eval_strategy"] == "epoch"
+    assert recipe.train["train_sampling_strategy"] == "random"
+
+
+def test_best_metric_default_comes_from_task(tmp_path):
+    recipe = load_recipe(write(tmp_path, BASIC), ["train.load_best_model_at_end=true"])
+    assert recipe.train["metric_for_best_model"] == "accuracy"
+
+
+def test_unknown_recipe_name():
+    with pytest.raises(UserError, match="did you mean 'sst2'"):
+        load_recipe("sst3")
+
+
+def test_resolved_recipe_round_trips(tmp_path):
+    import yaml
+
+    recipe = load_recipe("mrpc", ["train.max_steps=3"])
+    again = load_recipe(yaml.safe_load(recipe.to_yaml()))
+    assert again.to_dict() == recipe.to_dict()
