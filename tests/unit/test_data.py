@@ -60,7 +60,7 @@ def test_missing_file_is_named(tmp_path):
 def test_not_utf8_names_byte_offset(tmp_path):
     path = tmp_path / "latin.tsv"
     path.write_bytes("text\tlabel\ncaf\xe9\t1\n".encode("latin-1"))
-    with pytest.raises(UserError, match=r"latin.tsv: not UTF-8 text \(byte offset 15\)"):
+    with pytest.raises(UserError, match=r"latin.tsv: not UTF-8 text \(byte offset 14\)"):
         read_split(str(path), "train")
 
 
