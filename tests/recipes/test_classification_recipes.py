@@ -1,0 +1,132 @@
+"""End to end: the real CLI on the shipped recipes with a tiny random BERT and a few overrides."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from conftest import run_cli
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sst2") / "run"
+    proc = run_cli(
+        "sst2",
+        f"encoder={tiny_encoder}",
+        f"train.output_dir={out}",
+        "train.num_train_epochs=1",
+        "train.per_device_train_batch_size=64",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_sst2_run_directory(sst2_run):
+    out, proc = sst2_run
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "recipe.yaml", "metrics.json",
+                 "predictions_validation.jsonl", "training_curves.png", "confusion_matrix_validation.png", "DONE"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("pytorch_model*.bin"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"validation"}
+    for key in ("accuracy", "macro_f1", "f1", "mcc"):
+        assert 0.0 <= metrics["validation"][key] <= 1.0
+    assert len(metrics["validation"]["confusion_matrix"]) == 2
+    assert f"run directory: {out}" in proc.stdout
+    assert "validation: " in proc.stdout and "accuracy=" in proc.stdout
+    rows = read_jsonl(out / "predictions_validation.jsonl")
+    assert len(rows) == 872
+    assert set(rows[0]) == {"text", "label", "prediction", "probability"}
+    assert {r["label"] for r in rows} == {"negative", "positive"}
+    acc = np.mean([r["label"] == r["prediction"] for r in rows])
+    assert acc == pytest.approx(metrics["validation"]["accuracy"])  # file rows line up with the metric
+
+
+def test_sst2_weights_changed(sst2_run, tiny_encoder):
+    out, _ = sst2_run
+    before = load_file(f"{tiny_encoder}/model.safetensors")
+    after = load_file(out / "model.safetensors")
+    key = "embeddings.word_embeddings.weight"
+    after_key = next(k for k in after if k.endswith(key))
+    assert not np.allclose(before[key], after[after_key])
+    assert any(k.startswith("classifier.") for k in after)
+
+
+def test_sst2_reload_predicts_same_labels(sst2_run):
+    from bert_tasks import Predictor
+
+    out, _ = sst2_run
+    rows = read_jsonl(out / "predictions_validation.jsonl")[:200]
+    preds = Predictor.from_run(out).predict([r["text"] for r in rows])
+    assert [p["label"] for p in preds] == [r["prediction"] for r in rows]
+    for p, r in zip(preds, rows):
+        assert p["score"] == pytest.approx(r["probability"], abs=1e-4)
+
+
+def test_sst2_plain_pipeline_loads_run(sst2_run):
+    from transformers import pipeline
+
+    out, _ = sst2_run
+    rows = read_jsonl(out / "predictions_validation.jsonl")[:50]
+    clf = pipeline("text-classification", model=str(out))
+    got = clf([r["text"] for r in rows])
+    assert [g["label"] for g in got] == [r["prediction"] for r in rows]
+
+
+def test_finished_run_is_not_overwritten(sst2_run, tiny_encoder):
+    out, _ = sst2_run
+    before = (out / "metrics.json").read_text()
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=1")
+    assert proc.returncode == 2
+    assert "holds a finished run" in proc.stderr and "overwrite=true" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_mrpc_pairs_with_held_out_validation_and_test(tiny_encoder, tmp_path):
+    out = tmp_path / "mrpc"
+    proc = run_cli("mrpc", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.num_train_epochs=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    assert metrics["validation"]["confusion_matrix"] and sum(map(sum, metrics["validation"]["confusion_matrix"])) == 408
+    assert 0.0 <= metrics["test"]["f1"] <= 1.0
+    rows = read_jsonl(out / "predictions_test.jsonl")
+    assert len(rows) == 500 and rows[0]["text_pair"]
+    assert {r["label"] for r in rows} <= {"paraphrase", "not_paraphrase"}
+
+
+def test_loss_falls_on_learnable_set(tiny_encoder, tmp_path):
+    rng = random.Random(0)
+    words = ["the", "film", "movie", "plot", "was", "is", "a"]
+
+    def rows(n):
+        out = []
+        for _ in range(n):
+            label = rng.randint(0, 1)
+            sent = rng.sample(words, 4) + [rng.choice(["good", "great", "fine"] if label else ["bad", "awful", "poor"])]
+            rng.shuffle(sent)
+            out.append(f"{' '.join(sent)}\t{label}\n")
+        return "sentence\tlabel\n" + "".join(out)
+
+    (tmp_path / "train.tsv").write_text(rows(400), encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text(rows(100), encoding="utf-8")
+    out = tmp_path / "run"
+    proc = run_cli(
+        "sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}",
+        f"data.train={tmp_path / 'train.tsv'}", f"data.validation={tmp_path / 'dev.tsv'}",
+        "train.num_train_epochs=8", "train.learning_rate=2e-3", "train.logging_steps=5",
+        "train.per_device_train_batch_size=16",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert losses[0] > 0.6 and losses[-1] < 0.2, losses
+    assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.95

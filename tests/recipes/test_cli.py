@@ -1,0 +1,46 @@
+"""The CLI's flags and its error contract (exit code, one short message, no traceback)."""
+
+from conftest import run_cli
+
+
+def test_list():
+    proc = run_cli("--list")
+    assert proc.returncode == 0
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert "sst2" in names and "mrpc" in names
+
+
+def test_print_config_applies_overrides():
+    proc = run_cli("mrpc", "train.max_steps=3", "~train.weight_decay", "--print-config")
+    assert proc.returncode == 0
+    assert "max_steps: 3" in proc.stdout and "weight_decay" not in proc.stdout
+    assert "text_pair: '#2 String'" in proc.stdout
+
+
+def test_dry_run_shows_splits_labels_and_first_example(tiny_encoder):
+    proc = run_cli("mrpc", f"encoder={tiny_encoder}", "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert '"train": 1592' in out and '"validation": 408' in out and '"test": 500' in out
+    assert 'labels: ["not_paraphrase", "paraphrase"]' in out
+    tokens = next(line for line in out.splitlines() if "tokens:" in line)
+    assert tokens.split()[1] == "[CLS]" and tokens.count("[SEP]") == 2
+    segments = next(line for line in out.splitlines() if "segment ids:" in line)
+    assert " 1" in segments and segments.split()[2] == "0"
+
+
+def test_bad_input_exits_2_with_short_message():
+    proc = run_cli("sst2", "train.learnin_rate=1")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "did you mean 'learning_rate'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_traceback():
+    proc = run_cli("sst2", "train.learnin_rate=1", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_missing_data_file(tmp_path):
+    proc = run_cli("sst2", f"data.train={tmp_path}/none.tsv", "--dry-run")
+    assert proc.returncode == 2 and "file not found" in proc.stderr and "none.tsv" in proc.stderr

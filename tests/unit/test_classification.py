@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from bert_tasks.errors import UserError
+from bert_tasks.tasks import get_task
+from bert_tasks.tasks.classification import Classification, ClassificationOptions
+
+
+def adapter(**kw):
+    return Classification(ClassificationOptions(name="classification", **kw))
+
+
+def ds(**cols):
+    return Dataset.from_dict(cols)
+
+
+def test_registered():
+    assert get_task("classification") is Classification
+
+
+def test_single_sentence_column_mapping_and_label_ids():
+    ad = adapter()
+    out = ad.prepare(
+        {"train": ds(sentence=["a", "b", "c"], label=[1, 0, 1]), "validation": ds(sentence=["d"], label=[0])},
+        {"train": "t.tsv"},
+        {"text": "sentence"},
+    )
+    assert out["train"].column_names == ["text", "label"]
+    assert out["train"]["label"] == [1, 0, 1]
+    assert ad.names == ["0", "1"] and not ad.pair
+
+
+def test_label_mapping_names_and_order():
+    ad = adapter(labels={1: "pos", 0: "neg"})
+    out = ad.prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
+    assert ad.names == ["pos", "neg"]  # class ids follow the recipe's order
+    assert out["train"]["label"] == [1, 0]
+
+
+def test_string_labels_sorted():
+    ad = adapter()
+    ad.prepare({"train": ds(text=["a", "b", "c"], label=["sports", "arts", "news"])}, {})
+    assert ad.names == ["arts", "news", "sports"]
+
+
+def test_unknown_label_in_validation_names_label_and_row():
+    ad = adapter()
+    with pytest.raises(UserError, match=r"validation split \(dev.tsv\), row 2: label 'maybe' is not among"):
+        ad.prepare(
+            {"train": ds(text=["a", "b"], label=["yes", "no"]), "validation": ds(text=["c", "d"], label=["no", "maybe"])},
+            {"validation": "dev.tsv"},
+        )
+
+
+def test_missing_column_lists_columns_and_mapping():
+    with pytest.raises(UserError) as err:
+        adapter().prepare({"train": ds(sentence=["a"], label=[0])}, {"train": "t.tsv"})
+    msg = str(err.value)
+    assert "no column 'text'" in msg and "['sentence', 'label']" in msg and "data.columns.text=" in msg
+
+
+def test_one_class_and_empty_split():
+    with pytest.raises(UserError, match="only one class"):
+        adapter().prepare({"train": ds(text=["a", "b"], label=[1, 1])}, {})
+    with pytest.raises(UserError, match="empty"):
+        adapter().prepare({"train": ds(text=[], label=[])}, {})
+
+
+def test_unlabelled_test_split_allowed():
+    ad = adapter()
+    out = ad.prepare({"train": ds(text=["a", "b"], label=[0, 1]), "test": ds(text=["c"], index=[0])}, {})
+    assert out["test"].column_names == ["text"]
+
+
+def test_pair_encoding_has_segment_ids(tiny_encoder):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_encoder)
+    ad = adapter()
+    out = ad.prepare({"train": ds(s1=["good film", "bad"], s2=["great plot", "awful"], y=[1, 0])}, {},
+                     {"text": "s1", "text_pair": "s2", "label": "y"})
+    assert ad.pair
+    enc = out["train"].map(ad.encode_fn(tok, 32), batched=True)
+    tokens = tok.convert_ids_to_tokens(enc[0]["input_ids"])
+    assert tokens == ["[CLS]", "good", "film", "[SEP]", "great", "plot", "[SEP]"]
+    assert enc[0]["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_truncation_respects_max_length(tiny_encoder):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_encoder)
+    ad = adapter()
+    out = ad.prepare({"train": ds(text=["good " * 50, "bad"], label=[1, 0])}, {})
+    enc = out["train"].map(ad.encode_fn(tok, 16), batched=True)
+    assert len(enc[0]["input_ids"]) == 16
+
+
+def test_compute_metrics_binary_positive():
+    from transformers import EvalPrediction
+
+    ad = adapter(labels=["no", "yes"], positive_label="no")
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["no", "yes"]})}, {})
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    m = ad.compute_metrics(EvalPrediction(predictions=logits, label_ids=np.array([0, 1, 1])))
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(m["f1_no"])  # positive class is 'no'
