@@ -89,7 +89,7 @@ def read_files(paths: list[str], fmt: str, where: str):
         )
     except UserError:
         raise
-    except Exception as e:  # datasets wraps pandas/pyarrow errors; keep the root cause
+    except Exception as e:  # noqa: BLE001  (datasets wraps pandas/pyarrow errors; keep the root cause)
         cause = e
         while cause.__cause__ is not None:
             cause = cause.__cause__
@@ -104,7 +104,7 @@ def read_hub(name: str, config: str | None, split: str, where: str):
         name, split = name.rsplit(":", 1)
     try:
         return load_dataset(name, config, split=split)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (any failure to reach the hub)
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
             "HF_DATASETS_OFFLINE", ""
         ) not in ("", "0")
@@ -148,7 +148,7 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         if "train" not in splits:
             raise UserError("data.validation_from_train needs data.train")
         n = len(splits["train"])
-        size = hold if isinstance(hold, int) else int(round(hold * n))
+        size = hold if isinstance(hold, int) else round(hold * n)
         if not 0 < size < n:
             raise UserError(f"data.validation_from_train={hold}: must leave rows in train ({n} rows)")
         parts = splits["train"].train_test_split(test_size=size, seed=seed, shuffle=True)

@@ -32,7 +32,7 @@ class Predictor:
         self.max_length = max_length
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike, device: str | None = None) -> "Predictor":
+    def from_run(cls, run_dir: str | os.PathLike, device: str | None = None) -> Predictor:
         """Load ``run_dir`` (written by ``train``): model, tokenizer, recipe."""
         from transformers import AutoTokenizer
 

@@ -34,7 +34,7 @@ from .tasks import get_task
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 SECTIONS = ("task", "encoder", "data", "train", "overwrite")
-DataPath = typing.Union[str, list[str], None]
+DataPath = str | list[str] | None
 
 
 @dataclass
@@ -52,11 +52,11 @@ class DataConfig:
         metadata={"help": "Role -> column name, e.g. {text: sentence}. Roles depend on the task."},
     )
     max_length: int = field(default=128, metadata={"help": "Tokens per example, special tokens included."})
-    validation_from_train: typing.Union[int, float, None] = field(
+    validation_from_train: int | float | None = field(
         default=None,
         metadata={"help": "Hold out this many rows (int) or this fraction (float) of train as validation."},
     )
-    hub_config: typing.Optional[str] = field(default=None, metadata={"help": "Config name of a hub dataset."})
+    hub_config: str | None = field(default=None, metadata={"help": "Config name of a hub dataset."})
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Recipe:
     train: dict
     overwrite: bool = False
     name: str = "recipe"
-    source: typing.Optional[str] = None
+    source: str | None = None
 
     def to_dict(self) -> dict:
         """The recipe as YAML-ready data (what ``recipe.yaml`` in a run directory holds)."""

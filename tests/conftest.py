@@ -11,10 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "recipes" / "data"
 SHARED = Path(os.environ.get("BERT_TASKS_SHARED", ROOT.parent / "shared" / "data"))
 
-# Tests never touch the network.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def sample_texts() -> list[str]:
@@ -40,6 +36,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -11,7 +11,7 @@ def classification_metrics(
     y_true: Sequence[int],
     y_pred: Sequence[int],
     label_names: Sequence[str],
-    positive: Optional[int] = None,
+    positive: int | None = None,
     detailed: bool = False,
 ) -> dict:
     """Accuracy, macro-F1 and per-class precision/recall/F1; binary extras when ``positive`` is set.

@@ -20,13 +20,14 @@ Hooks, in the order a run calls them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from ..config_check import closest
 from ..errors import UserError
 
-TASKS: dict[str, type["TaskAdapter"]] = {}
+TASKS: dict[str, type[TaskAdapter]] = {}
 
 
 @dataclass
@@ -36,7 +37,7 @@ class TaskOptions:
     name: str = field(default="", metadata={"help": "Which adapter: see `python -m bert_tasks.run --list`."})
 
 
-def register_task(cls: type["TaskAdapter"]) -> type["TaskAdapter"]:
+def register_task(cls: type[TaskAdapter]) -> type[TaskAdapter]:
     """Class decorator: make an adapter reachable by its ``name`` from recipes."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty `name` to be registered")
@@ -44,7 +45,7 @@ def register_task(cls: type["TaskAdapter"]) -> type["TaskAdapter"]:
     return cls
 
 
-def get_task(name: str, where: str = "recipe") -> type["TaskAdapter"]:
+def get_task(name: str, where: str = "recipe") -> type[TaskAdapter]:
     """The adapter class registered under ``name``."""
     try:
         return TASKS[name]
@@ -107,7 +108,7 @@ class TaskAdapter:
         raise NotImplementedError
 
     @classmethod
-    def from_run(cls, options: Any, model: Any) -> "TaskAdapter":
+    def from_run(cls, options: Any, model: Any) -> TaskAdapter:
         """Rebuild the adapter's state (labels, thresholds) from a finished run."""
         return cls(options)
 

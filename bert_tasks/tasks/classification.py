@@ -17,7 +17,6 @@ Example (piecemeal, with your own Trainer):
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,14 @@ from .base import TaskAdapter, TaskOptions, register_task
 
 @dataclass
 class ClassificationOptions(TaskOptions):
-    labels: typing.Union[list, dict, None] = field(
+    labels: list | dict | None = field(
         default=None,
         metadata={
             "help": "Label values as written in the data, in class-id order; or a mapping "
             "{value in data: display name}. Default: the sorted labels of train."
         },
     )
-    positive_label: typing.Union[str, int, None] = field(
+    positive_label: str | int | None = field(
         default=None,
         metadata={"help": "Binary labels: the positive class for f1/precision/recall (default: the second label)."},
     )
@@ -141,7 +140,7 @@ class Classification(TaskAdapter):
             self._set_labels(_sorted_labels(values))
         elif not self.values:
             raise UserError("no train split and no task.labels: the label set is unknown")
-        if "train" in splits and len(set(_label_key(v) for v in splits["train"]["label"])) < 2:
+        if "train" in splits and len({_label_key(v) for v in splits["train"]["label"]}) < 2:
             raise UserError(
                 f"train split ({sources.get('train', 'data')}): only one class "
                 f"({self.values[:1]}) in {len(splits['train'])} rows; classification needs two or more"
@@ -233,7 +232,7 @@ class Classification(TaskAdapter):
         return AutoModelForSequenceClassification.from_pretrained(run_dir, use_safetensors=True)
 
     @classmethod
-    def from_run(cls, options: ClassificationOptions, model: Any) -> "Classification":
+    def from_run(cls, options: ClassificationOptions, model: Any) -> Classification:
         adapter = cls(options)
         id2label = model.config.id2label
         names = [id2label[i] for i in range(len(id2label))]

@@ -5,7 +5,6 @@ import pytest
 from bert_tasks.data import file_format, load_splits, read_split
 from bert_tasks.errors import UserError
 from bert_tasks.recipe import DataConfig
-
 from conftest import SAMPLES
 
 
