@@ -63,8 +63,12 @@ def file_format(path: str, fmt: str) -> str:
     return "tsv" if "\t" in first else "csv"
 
 
-def read_files(paths: list[str], fmt: str, where: str):
-    """Read local files of one split into one ``datasets.Dataset``."""
+def read_files(paths: list[str], fmt: str, where: str, header: bool = True, column_names: list | None = None):
+    """Read local files of one split into one ``datasets.Dataset``.
+
+    ``header=False`` reads csv/tsv files without a header row; their columns are
+    ``column_names`` or ``column_1``, ``column_2``, ...
+    """
     from datasets import load_dataset
 
     for p in paths:
@@ -78,10 +82,18 @@ def read_files(paths: list[str], fmt: str, where: str):
     try:
         if kind == "json":
             return load_dataset("json", data_files=paths, split="train")
+        names = {}
+        if not header:
+            if column_names is None:
+                with open(paths[0], encoding="utf-8-sig") as f:
+                    width = len(f.readline().rstrip("\r\n").split("\t" if kind == "tsv" else ","))
+                column_names = [f"column_{i + 1}" for i in range(width)]
+            names = {"header": None, "column_names": list(column_names)}
         return load_dataset(
             "csv",
             data_files=paths,
             split="train",
+            **names,
             delimiter="\t" if kind == "tsv" else ",",
             quoting=csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL,
             encoding="utf-8-sig",  # drops a BOM if there is one
@@ -115,13 +127,16 @@ def read_hub(name: str, config: str | None, split: str, where: str):
         ) from None
 
 
-def read_split(spec: Any, split: str, fmt: str = "auto", hub_config: str | None = None):
-    """One split from a path, a list of paths, or a hub name."""
+def read_split(spec: Any, split: str, data: Any = None):
+    """One split from a path, a list of paths, or a hub name (``data``: the recipe's DataConfig)."""
+    from .recipe import DataConfig
+
+    data = data or DataConfig()
     where = f"data.{split}"
     paths = _as_list(spec)
-    if fmt != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
-        return read_files(paths, fmt, where)
-    return read_hub(paths[0], hub_config, split, where)
+    if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
+        return read_files(paths, data.format, where, data.header, data.column_names)
+    return read_hub(paths[0], data.hub_config, split, where)
 
 
 def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
@@ -142,7 +157,7 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         spec = getattr(data, split)
         if spec is None:
             continue
-        splits[split] = read_split(spec, split, data.format, data.hub_config)
+        splits[split] = read_split(spec, split, data)
         sources[split] = ", ".join(_as_list(spec))
     if hold:
         if "train" not in splits:

@@ -68,3 +68,17 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     out = _save(fig, path)
     plt.close(fig)
     return out
+
+
+def bar_chart(values: dict[str, float], path: str | os.PathLike, title: str, ylabel: str) -> Path:
+    """One bar per key (e.g. F1 per label), in the given order."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(values) + 1.5), 4))
+    ax.bar(range(len(values)), list(values.values()), color="tab:blue")
+    ax.set_xticks(range(len(values)), list(values), rotation=60, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

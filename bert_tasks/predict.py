@@ -47,7 +47,7 @@ class Predictor:
         if device:
             model.to(device)
         tokenizer = AutoTokenizer.from_pretrained(str(run))
-        adapter = adapter_cls.from_run(recipe.task, model)
+        adapter = adapter_cls.from_run(recipe.task, model, str(run))
         return cls(adapter, model, tokenizer, recipe.data.max_length)
 
     def predict(self, inputs: list, batch_size: int = 64) -> list[dict]:

@@ -51,6 +51,10 @@ class DataConfig:
         default_factory=dict,
         metadata={"help": "Role -> column name, e.g. {text: sentence}. Roles depend on the task."},
     )
+    header: bool = field(default=True, metadata={"help": "csv/tsv files start with a header row."})
+    column_names: typing.Optional[list[str]] = field(
+        default=None, metadata={"help": "Names of the columns of csv/tsv files without a header (data.header=false)."}
+    )
     max_length: int = field(default=128, metadata={"help": "Tokens per example, special tokens included."})
     validation_from_train: int | float | None = field(
         default=None,
@@ -191,6 +195,14 @@ def _resolve_data_paths(data: dict, base: Path) -> dict:
     return data
 
 
+def _resolve_task_paths(task: dict, base: Path) -> dict:
+    """Task options that name files (``labels: labels.txt``) are relative to the recipe file too."""
+    for key, value in task.items():
+        if isinstance(value, str) and key != "name" and not os.path.isabs(value) and (base / value).is_file():
+            task[key] = str((base / value).resolve())
+    return task
+
+
 def _training_args_fields() -> dict[str, Any]:
     from transformers import TrainingArguments
 
@@ -284,6 +296,8 @@ def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterab
         raw, where, name, source = read_yaml(path), str(path), path.stem, str(path)
         if isinstance(raw.get("data"), dict):
             raw["data"] = _resolve_data_paths(dict(raw["data"]), path.parent)
+        if isinstance(raw.get("task"), dict):
+            raw["task"] = _resolve_task_paths(dict(raw["task"]), path.parent)
     validate(raw, where, name)  # errors in the file itself name the file
     recipe = validate(apply_overrides(raw, overrides), "command line" if overrides else where, name)
     recipe.source = source

@@ -65,6 +65,9 @@ def _trainer_class():
         def __init__(self, *args: Any, job: Job | None = None, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.job = job
+            if self.compute_loss_func is not None:
+                # Adapters' losses are per-batch means: let Trainer divide by the accumulation steps.
+                self.loss_is_scaled_for_ga = False
 
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size <= 1:
@@ -126,6 +129,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
         processing_class=job.tokenizer,
         data_collator=job.adapter.collator(job.tokenizer),
         compute_metrics=job.adapter.compute_metrics,
+        compute_loss_func=job.adapter.loss_function(),
         job=job,
     )
 
@@ -153,11 +157,12 @@ def evaluate_splits(trainer: Any, splits: Iterable[str] = ("validation", "test")
     """Predict every given split, write its predictions and plots; return ``{split: metrics}``."""
     job: Job = trainer.job
     out_dir = trainer.args.output_dir
+    outputs = {s: trainer.predict(job.features[s], metric_key_prefix=s) for s in splits if s in job.features}
+    if "validation" in outputs:  # thresholds and the like are fitted on validation only
+        job.adapter.calibrate(outputs["validation"])
+    job.adapter.save(out_dir)
     results = {}
-    for split in splits:
-        if split not in job.features:
-            continue
-        output = trainer.predict(job.features[split], metric_key_prefix=split)
+    for split, output in outputs.items():
         detailed = job.adapter.report(split, job.rows[split], output, out_dir)
         if not detailed:  # unlabelled split: predictions only
             log.info("%s: no labels, predictions written only", split)

@@ -12,7 +12,10 @@ Hooks, in the order a run calls them:
 ``encode_fn(tokenizer, n)``   a batched ``datasets.map`` function -> features
 ``build_model(path)``         the encoder with this task's head
 ``collator(tokenizer)``       batches features (dynamic padding)
+``loss_function()``           a custom loss for ``Trainer`` (None: the head's own)
 ``compute_metrics(pred)``     scalar metrics for ``Trainer`` (best-checkpoint pick)
+``calibrate(output)``         fit post-processing (thresholds) on validation output
+``save(run_dir)``             write that post-processing state next to the model
 ``report(...)``               full metrics + predictions file + plots of a split
 ``predict(...)``              raw inputs -> predictions (used by ``Predictor``)
 ============================  =================================================
@@ -89,7 +92,17 @@ class TaskAdapter:
     def build_model(self, encoder_path: str, **load_kwargs: Any) -> Any:
         raise NotImplementedError
 
+    def loss_function(self) -> Callable | None:
+        """``Trainer(compute_loss_func=...)``: ``f(outputs, labels, num_items_in_batch) -> loss``."""
+        return None
+
     # -- evaluation ---------------------------------------------------------
+    def calibrate(self, output: Any) -> None:
+        """Fit post-processing on the validation split's ``PredictionOutput`` (default: nothing)."""
+
+    def save(self, run_dir: str) -> None:
+        """Write post-processing state (thresholds, ...) into the run directory (default: nothing)."""
+
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         raise NotImplementedError
 
@@ -114,3 +127,41 @@ class TaskAdapter:
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
         raise NotImplementedError
+
+
+def sequence_logits(
+    model: Any, tokenizer: Any, texts: list[str], pairs: list[str] | None, batch_size: int, max_length: int
+):
+    """Logits of a sequence-level model for raw texts (and pairs), in input order.
+
+    Inputs are sorted by length so each batch pads little; shape (n, outputs).
+    """
+    import numpy as np
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+    out = None
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx],
+                [pairs[i] for i in idx] if pairs else None,
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(model.device)
+            logits = model(**enc).logits.float().cpu().numpy()
+            if out is None:
+                out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
+            out[idx] = logits
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
+    """Raw inputs (``str`` or ``(a, b)`` pairs) -> (texts, pairs or None)."""
+    if inputs and not isinstance(inputs[0], str):
+        return [x[0] for x in inputs], [x[1] for x in inputs]
+    return list(inputs), None

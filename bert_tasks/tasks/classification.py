@@ -27,7 +27,7 @@ from .. import plots
 from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
-from .base import TaskAdapter, TaskOptions, register_task
+from .base import TaskAdapter, TaskOptions, register_task, sequence_logits, split_inputs
 
 
 @dataclass
@@ -59,6 +59,47 @@ def _sorted_labels(values: set[str]) -> list[str]:
         return sorted(values)
 
 
+def select_columns(
+    splits: dict, sources: dict[str, str], columns: dict, label_roles: list[str], keep: tuple[str, ...] = ()
+) -> tuple[dict, bool]:
+    """Keep and rename the text and label columns of every split to their role names.
+
+    Args:
+        splits: split -> ``datasets.Dataset`` as read.
+        sources: split -> its files, for messages.
+        columns: ``data.columns`` (role -> column name; a role's default column is its own name).
+        label_roles: roles that hold labels: required in train and validation, optional in test.
+        keep: further column names to keep unchanged (e.g. one 0/1 column per label).
+
+    Returns:
+        (the renamed splits, whether the data are text pairs).
+    """
+    col = {role: columns.get(role, role) for role in ["text", "text_pair", *label_roles]}
+    train = splits.get("train")
+    pair = "text_pair" in columns or (train is not None and col["text_pair"] in train.column_names)
+    roles = ["text", "text_pair"] if pair else ["text"]
+    out = {}
+    for split, ds in splits.items():
+        where = f"{split} split ({sources.get(split, 'data')})"
+        if len(ds) == 0:
+            raise UserError(f"{where}: the split is empty (0 rows)")
+        needed = roles + (label_roles if split != "test" else [])
+        for role in needed:
+            if col[role] not in ds.column_names:
+                raise UserError(
+                    f"{where}: no column '{col[role]}' for role '{role}'; columns are "
+                    f"{ds.column_names}. Map one with data.columns.{role}=<column>"
+                )
+        for name in keep:
+            if name not in ds.column_names and split != "test":
+                raise UserError(f"{where}: no column '{name}'; columns are {ds.column_names}")
+        chosen = {col[r]: r for r in roles + label_roles if col[r] in ds.column_names}
+        chosen.update({k: k for k in keep if k in ds.column_names})
+        ds = ds.select_columns(list(chosen)).rename_columns({k: v for k, v in chosen.items() if k != v})
+        out[split] = ds
+    return out, pair
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -85,9 +126,6 @@ class Classification(TaskAdapter):
         self.values = values
         self.names = names or list(values)
 
-    def _columns(self, columns: dict) -> dict[str, str]:
-        return {role: columns.get(role, role) for role in self.column_roles}
-
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
         """Rename columns to ``text``/``text_pair``/``label``, check them, map labels to ids.
 
@@ -96,33 +134,7 @@ class Classification(TaskAdapter):
             sources: split name -> where it came from, for error messages.
             columns: the recipe's ``data.columns`` mapping (role -> column name).
         """
-        columns = columns or {}
-        col = self._columns(columns)
-        train = splits.get("train")
-        self.pair = "text_pair" in columns or (train is not None and col["text_pair"] in train.column_names)
-        roles = ["text", "text_pair"] if self.pair else ["text"]
-
-        out = {}
-        for split, ds in splits.items():
-            where = f"{split} split ({sources.get(split, 'data')})"
-            if len(ds) == 0:
-                raise UserError(f"{where}: the split is empty (0 rows)")
-            for role in roles:
-                if col[role] not in ds.column_names:
-                    raise UserError(
-                        f"{where}: no column '{col[role]}' for role '{role}'; columns are "
-                        f"{ds.column_names}. Map one with data.columns.{role}=<column>"
-                    )
-            labelled = col["label"] in ds.column_names
-            if not labelled and split != "test":
-                raise UserError(
-                    f"{where}: no label column '{col['label']}'; columns are {ds.column_names}. "
-                    f"Map one with data.columns.label=<column>"
-                )
-            keep = {col[r]: r for r in roles + (["label"] if labelled else [])}
-            ds = ds.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
-            out[split] = ds
-
+        out, self.pair = select_columns(splits, sources, columns or {}, ["label"])
         self._fix_label_set(out, sources)
         for split, ds in out.items():
             if "label" in ds.column_names:
@@ -246,27 +258,8 @@ class Classification(TaskAdapter):
         Returns one dict per input: ``label``, ``score`` (its probability) and
         ``probabilities`` (name -> probability).
         """
-        import torch
-
-        texts = [x if isinstance(x, str) else x[0] for x in inputs]
-        pairs = [x[1] for x in inputs] if inputs and not isinstance(inputs[0], str) else None
-        # Sort by length so each batch pads little; results go back in input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
-        probs = np.zeros((len(texts), len(self.names)), dtype=np.float32)
-        model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                enc = tokenizer(
-                    [texts[i] for i in idx],
-                    [pairs[i] for i in idx] if pairs else None,
-                    truncation=True,
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(model.device)
-                logits = model(**enc).logits.float().cpu().numpy()
-                probs[idx] = softmax(logits)
+        texts, pairs = split_inputs(inputs)
+        probs = softmax(sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length))
         out = []
         for p in probs:
             k = int(p.argmax())

@@ -81,3 +81,13 @@ def test_validation_held_out_of_train(tmp_path):
     assert len(frac["validation"]) == 10
     with pytest.raises(UserError, match="either data.validation or data.validation_from_train"):
         load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation="x.tsv", validation_from_train=5))
+
+
+def test_headerless_tsv_with_names(tmp_path):
+    from bert_tasks.recipe import DataConfig
+
+    (tmp_path / "g.tsv").write_text("I love it\t0,17\tid1\nmeh\t27\tid2\n", encoding="utf-8")
+    ds = read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False, column_names=["text", "labels", "id"]))
+    assert ds["text"] == ["I love it", "meh"] and ds["labels"] == ["0,17", "27"]
+    plain = read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False))
+    assert plain.column_names == ["column_1", "column_2", "column_3"]

@@ -1,0 +1,292 @@
+"""Multi-label classification: any subset of N labels, a sigmoid per label on ``[CLS]``.
+
+The head is transformers' ``AutoModelForSequenceClassification`` with
+``problem_type="multi_label_classification"`` (binary cross-entropy), so a run
+loads in ``pipeline("text-classification", model=run_dir, top_k=None)``.
+
+Labels per row may be written as
+  * a list (``["joy", "love"]`` or ids ``[17, 18]``) in JSON data,
+  * a delimited string (``"17,18"`` or ``"joy,love"``; ``task.delimiter``),
+  * one 0/1 column per label (``task.label_columns``).
+Integer ids index ``task.labels`` (a list, or a file with one name per line,
+such as GoEmotions' ``labels.txt``).
+
+Thresholds (``task.threshold``): one float, one per label, or ``auto``:
+per-label thresholds tuned for best F1 on the validation split (labels absent
+from validation fall back to the global threshold that maximises micro-F1),
+saved as ``thresholds.json`` and used by the predictor.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import plots
+from ..errors import UserError
+from ..metrics.multilabel import multilabel_metrics, tune_thresholds
+from ..rundir import write_json, write_jsonl
+from .base import TaskOptions, register_task, sequence_logits, split_inputs
+from .classification import Classification, select_columns
+
+THRESHOLDS = "thresholds.json"
+
+
+@dataclass
+class MultiLabelOptions(TaskOptions):
+    labels: list | str | None = field(
+        default=None,
+        metadata={"help": "Label names in id order, or a file with one name per line. Default: labels seen in train."},
+    )
+    label_columns: list | None = field(
+        default=None, metadata={"help": "One 0/1 column per label instead of a label column."}
+    )
+    delimiter: str = field(default=",", metadata={"help": "Separator of labels written in one string."})
+    threshold: float | list | Literal["auto"] = field(
+        default="auto", metadata={"help": "A float, one float per label, or auto (tuned on validation)."}
+    )
+    pos_weight: list | Literal["auto"] | None = field(
+        default=None,
+        metadata={"help": "BCE weight of positives per label, or auto: negatives/positives in train, capped."},
+    )
+    pos_weight_cap: float = field(default=10.0, metadata={"help": "Upper bound of auto pos_weight."})
+    init_bias_from_prior: bool = field(
+        default=True,
+        metadata={"help": "Start each label's bias at the log-odds of its train frequency (the head starts at the prior)."},
+    )
+
+
+def _label_names_file(path: str) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"task.labels: file not found: {path}")
+    return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@register_task
+class MultiLabel(Classification):
+    """Any subset of N labels; sigmoid per label; per-label thresholds."""
+
+    name = "multilabel"
+    Options = MultiLabelOptions
+    default_metric = "macro_f1"
+
+    def __init__(self, options: MultiLabelOptions):
+        super().__init__(options)
+        self.thresholds: np.ndarray | None = None
+        self.prior: np.ndarray | None = None
+
+    # -- data ---------------------------------------------------------------
+    def _tokens(self, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)):
+            return [str(v).strip() for v in value if str(v).strip()]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return [t.strip() for t in re.split(re.escape(self.options.delimiter), str(value)) if t.strip()]
+
+    def _resolve(self, token: str, split: str, row: int, source: str) -> int:
+        if token in self.index:
+            return self.index[token]
+        if token.isdigit() and int(token) < len(self.names) and self.ids_allowed:
+            return int(token)
+        raise UserError(f"{split} split ({source}), row {row + 1}: label '{token}' is not among the labels {self.names}")
+
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        opts = self.options
+        columns = columns or {}
+        keep = tuple(opts.label_columns or ())
+        roles = [] if keep else ["label"]
+        out, self.pair = select_columns(splits, sources, columns, roles, keep)
+
+        given = _label_names_file(opts.labels) if isinstance(opts.labels, str) else opts.labels
+        if keep:
+            self.names = [str(n) for n in (given or keep)]
+            if len(self.names) != len(keep):
+                raise UserError(f"task.labels has {len(self.names)} names for {len(keep)} task.label_columns")
+        elif given:
+            self.names = [str(n) for n in given]
+        elif "train" in out:
+            found = {t for v in out["train"]["label"] for t in self._tokens(v)}
+            self.names = sorted(found, key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
+        if not self.names:
+            raise UserError("multilabel: no labels found; set task.labels")
+        self.values = list(self.names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.ids_allowed = bool(given) and not any(n.isdigit() for n in self.names)
+
+        for split, ds in out.items():
+            source = sources.get(split, "data")
+            if keep:
+                if not all(k in ds.column_names for k in keep):
+                    continue
+
+                def to_vec(batch, keep=keep):
+                    return {"label": [[float(batch[k][i]) for k in keep] for i in range(len(batch[keep[0]]))]}
+
+                out[split] = ds.map(to_vec, batched=True, remove_columns=list(keep), desc=f"labels ({split})")
+            elif "label" in ds.column_names:
+                vectors = []
+                for row, value in enumerate(ds["label"]):
+                    vec = [0.0] * len(self.names)
+                    for token in self._tokens(value):
+                        vec[self._resolve(token, split, row, source)] = 1.0
+                    vectors.append(vec)
+                out[split] = ds.remove_columns("label").add_column("label", vectors)
+        if "train" in out:
+            y = np.asarray(out["train"]["label"], dtype=float)
+            self.prior = y.mean(0)
+            missing = [n for n, p in zip(self.names, self.prior) if p == 0]
+            if missing:
+                raise UserError(f"train split ({sources.get('train', 'data')}): labels never positive: {missing}")
+        return out
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any):
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained(
+            encoder_path,
+            num_labels=len(self.names),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(self.names)),
+            label2id={n: i for i, n in enumerate(self.names)},
+            **load_kwargs,
+        )
+        if self.options.init_bias_from_prior and self.prior is not None:
+            head = model.get_output_embeddings() or getattr(model, "classifier", None)
+            p = np.clip(self.prior, 1e-4, 1 - 1e-4)
+            with torch.no_grad():
+                head.bias.copy_(torch.tensor(np.log(p / (1 - p)), dtype=head.bias.dtype))
+        return model
+
+    def pos_weight(self) -> np.ndarray | None:
+        pw = self.options.pos_weight
+        if pw is None:
+            return None
+        if pw == "auto":
+            if self.prior is None:
+                raise UserError("task.pos_weight=auto needs a train split")
+            return np.minimum((1 - self.prior) / np.maximum(self.prior, 1e-9), self.options.pos_weight_cap)
+        if len(pw) != len(self.names):
+            raise UserError(f"task.pos_weight has {len(pw)} values for {len(self.names)} labels")
+        return np.asarray(pw, dtype=float)
+
+    def loss_function(self):
+        weights = self.pos_weight()
+        if weights is None:
+            return None  # the head's own BCEWithLogitsLoss
+        import torch
+
+        pos_weight = torch.tensor(weights, dtype=torch.float32)
+
+        def bce(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, labels.to(logits.dtype), pos_weight=pos_weight.to(logits.device)
+            )
+
+        return bce
+
+    # -- evaluation ---------------------------------------------------------
+    def fixed_thresholds(self) -> np.ndarray | None:
+        t = self.options.threshold
+        if t == "auto":
+            return None
+        if isinstance(t, list):
+            if len(t) != len(self.names):
+                raise UserError(f"task.threshold has {len(t)} values for {len(self.names)} labels")
+            return np.asarray(t, dtype=float)
+        return np.full(len(self.names), float(t))
+
+    def current_thresholds(self) -> np.ndarray:
+        fixed = self.fixed_thresholds()
+        if fixed is not None:
+            return fixed
+        return self.thresholds if self.thresholds is not None else np.full(len(self.names), 0.5)
+
+    @staticmethod
+    def _probs(output: Any) -> np.ndarray:
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        return 1 / (1 + np.exp(-logits))
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        probs = self._probs(eval_pred)
+        gold = eval_pred.label_ids
+        # During training, `auto` scores each checkpoint at thresholds tuned on the
+        # validation split itself: the best it could do, for checkpoint choice only.
+        t = self.fixed_thresholds()
+        t = tune_thresholds(probs, gold) if t is None else t
+        return multilabel_metrics(gold, probs >= t, self.names)
+
+    def calibrate(self, output: Any) -> None:
+        if self.fixed_thresholds() is None:
+            self.thresholds = tune_thresholds(self._probs(output), output.label_ids)
+
+    def save(self, run_dir: str) -> None:
+        write_json(Path(run_dir) / THRESHOLDS, dict(zip(self.names, map(float, self.current_thresholds()))))
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        probs = self._probs(output)
+        t = self.current_thresholds()
+        pred = probs >= t
+        labelled = "label" in rows.column_names
+        gold = np.asarray(rows["label"], dtype=float) if labelled else None
+        records = []
+        for i, row in enumerate(rows):
+            rec = {"text": row["text"]}
+            if self.pair:
+                rec["text_pair"] = row["text_pair"]
+            rec["labels"] = [self.names[j] for j in np.flatnonzero(gold[i])] if labelled else None
+            rec["predicted"] = [self.names[j] for j in np.flatnonzero(pred[i])]
+            rec["scores"] = {n: round(float(p), 5) for n, p in zip(self.names, probs[i])}
+            records.append(rec)
+        write_jsonl(Path(run_dir) / f"predictions_{split}.jsonl", records)
+        if not labelled:
+            return {}
+        metrics = multilabel_metrics(gold, pred, self.names, detailed=True)
+        at_half = multilabel_metrics(gold, probs >= 0.5, self.names)
+        metrics["macro_f1_at_0.5"] = at_half["macro_f1"]
+        metrics["micro_f1_at_0.5"] = at_half["micro_f1"]
+        f1 = {n: v["f1"] for n, v in metrics["per_label"].items()}
+        plots.bar_chart(f1, Path(run_dir) / f"per_label_f1_{split}.png", f"{split}: F1 per label", "F1")
+        return metrics
+
+    def summary(self) -> dict:
+        info = {"labels": self.names, "pairs": self.pair}
+        if self.prior is not None:
+            info["train_positives_per_label"] = {n: round(float(p), 4) for n, p in zip(self.names, self.prior)}
+        return info
+
+    # -- prediction ---------------------------------------------------------
+    @classmethod
+    def from_run(cls, options: MultiLabelOptions, model: Any, run_dir: str) -> "MultiLabel":
+        import json
+
+        adapter = cls(options)
+        id2label = model.config.id2label
+        adapter.names = adapter.values = [id2label[i] for i in range(len(id2label))]
+        path = Path(run_dir) / THRESHOLDS
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            adapter.thresholds = np.asarray([saved[n] for n in adapter.names], dtype=float)
+        return adapter
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
+        """Predict label sets: ``labels`` (above threshold) and ``scores`` (name -> probability)."""
+        texts, pairs = split_inputs(inputs)
+        probs = 1 / (1 + np.exp(-sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length)))
+        t = self.current_thresholds()
+        return [
+            {
+                "labels": [n for n, p, th in zip(self.names, row, t) if p >= th],
+                "scores": {n: float(p) for n, p in zip(self.names, row)},
+            }
+            for row in probs
+        ]
