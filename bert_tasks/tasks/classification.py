@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,20 @@ from .base import TaskAdapter, TaskOptions, register_task, sequence_logits, spli
 
 
 @dataclass
-class ClassificationOptions(TaskOptions):
+class SequenceOptions(TaskOptions):
+    """Options of every head on the [CLS] vector."""
+
+    pooler: Literal["auto", "pretrained", "identity"] = field(
+        default="auto",
+        metadata={
+            "help": "Start of BERT's [CLS] pooler (dense + tanh): 'identity' passes [CLS] through; 'pretrained' keeps "
+            "the checkpoint's; 'auto' = identity when the checkpoint's pooler is untrained (all-zero bias)."
+        },
+    )
+
+
+@dataclass
+class ClassificationOptions(SequenceOptions):
     labels: list | dict | None = field(
         default=None,
         metadata={
@@ -57,6 +70,30 @@ def _sorted_labels(values: set[str]) -> list[str]:
         return sorted(values, key=float)
     except ValueError:
         return sorted(values)
+
+
+def init_pooler(model: Any, mode: str) -> str:
+    """Set BERT's pooler to pass the [CLS] vector through (W = I, b = 0), per ``mode``.
+
+    Sentence-embedding checkpoints such as all-MiniLM-L6-v2 ship a pooler that was
+    never trained (random weights of std 0.01, zero bias): it shrinks [CLS] to a
+    small random projection and slows the new head's start. The architecture is
+    unchanged, so the run stays a standard ``*ForSequenceClassification``.
+
+    Returns what was done: 'identity', 'pretrained', or 'none' (no pooler).
+    """
+    import torch
+
+    pooler = getattr(getattr(model, "base_model", model), "pooler", None)
+    dense = getattr(pooler, "dense", None)
+    if dense is None or mode == "pretrained":
+        return "none" if dense is None else "pretrained"
+    if mode == "auto" and bool(dense.bias.detach().abs().max() > 0):
+        return "pretrained"
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(*dense.weight.shape, dtype=dense.weight.dtype))
+        dense.bias.zero_()
+    return "identity"
 
 
 def select_columns(
@@ -189,13 +226,15 @@ class Classification(TaskAdapter):
     def build_model(self, encoder_path: str, **load_kwargs: Any):
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             encoder_path,
             num_labels=len(self.names),
             id2label=dict(enumerate(self.names)),
             label2id={n: i for i, n in enumerate(self.names)},
             **load_kwargs,
         )
+        self.pooler_init = init_pooler(model, self.options.pooler)
+        return model
 
     # -- evaluation ---------------------------------------------------------
     @property
@@ -234,7 +273,7 @@ class Classification(TaskAdapter):
         return metrics
 
     def summary(self) -> dict:
-        return {"labels": self.names, "pairs": self.pair}
+        return {"labels": self.names, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
 
     # -- prediction ---------------------------------------------------------
     @classmethod

@@ -30,14 +30,14 @@ from .. import plots
 from ..errors import UserError
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
-from .base import TaskOptions, register_task, sequence_logits, split_inputs
-from .classification import Classification, select_columns
+from .base import register_task, sequence_logits, split_inputs
+from .classification import Classification, SequenceOptions, init_pooler, select_columns
 
 THRESHOLDS = "thresholds.json"
 
 
 @dataclass
-class MultiLabelOptions(TaskOptions):
+class MultiLabelOptions(SequenceOptions):
     labels: list | str | None = field(
         default=None,
         metadata={"help": "Label names in id order, or a file with one name per line. Default: labels seen in train."},
@@ -159,6 +159,7 @@ class MultiLabel(Classification):
             label2id={n: i for i, n in enumerate(self.names)},
             **load_kwargs,
         )
+        self.pooler_init = init_pooler(model, self.options.pooler)
         if self.options.init_bias_from_prior and self.prior is not None:
             head = model.get_output_embeddings() or getattr(model, "classifier", None)
             p = np.clip(self.prior, 1e-4, 1 - 1e-4)
