@@ -19,6 +19,7 @@ saved as ``thresholds.json`` and used by the predictor.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from .base import register_task, sequence_logits, split_inputs
 from .classification import Classification, SequenceOptions, init_pooler, select_columns
 
 THRESHOLDS = "thresholds.json"
+log = logging.getLogger("bert_tasks")
 
 
 @dataclass
@@ -143,7 +145,7 @@ class MultiLabel(Classification):
             self.prior = y.mean(0)
             missing = [n for n, p in zip(self.names, self.prior) if p == 0]
             if missing:
-                raise UserError(f"train split ({sources.get('train', 'data')}): labels never positive: {missing}")
+                log.warning("train split (%s): labels never positive: %s", sources.get("train", "data"), missing)
         return out
 
     # -- model --------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""Multi-head classification: several categorical attributes of one text at once.
+
+One linear + softmax head per attribute on the shared ``[CLS]`` vector,
+cross-entropy per head, losses summed (``weight`` per head). Each head reads
+
+* its own column (``column: size``), with labels inferred from train or listed
+  (``labels: [S, M, L]``); or
+* a mapping from a fine multi-label column (role ``label``; ids index
+  ``task.source_labels``): ``map: {group: [fine labels]}``, e.g. GoEmotions'
+  published Ekman and sentiment groupings. A row whose fine labels fall in
+  several groups takes the group most of its labels fall in; a tie goes to the
+  group of the first label listed in the row (``rule: majority``), or always the
+  first label's group (``rule: first``).
+
+Metrics per head (``<head>_accuracy``, ``<head>_macro_f1``); ``macro_f1`` (the
+mean over heads) picks the best checkpoint. The model is
+:class:`bert_tasks.heads.BertForMultiHeadClassification`, reloaded by the
+toolkit's predictor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import plots
+from ..config_check import build_dataclass
+from ..errors import UserError
+from ..metrics import classification_metrics
+from ..rundir import write_jsonl
+from .base import register_task, sequence_logits, split_inputs
+from .classification import Classification, SequenceOptions, init_pooler, select_columns, softmax
+from .multilabel import _label_names_file
+
+
+@dataclass
+class HeadSpec:
+    """One head of ``task.heads``."""
+
+    column: str | None = field(default=None, metadata={"help": "Column holding this attribute's label."})
+    labels: list | None = field(default=None, metadata={"help": "Label set in id order (default: train's, sorted)."})
+    map: dict | None = field(default=None, metadata={"help": "{class: [fine labels]} over the `label` column."})
+    weight: float = field(default=1.0, metadata={"help": "Weight of this head's loss in the sum."})
+
+
+@dataclass
+class MultiHeadOptions(SequenceOptions):
+    heads: dict = field(default_factory=dict, metadata={"help": "{head name: HeadSpec}; at least one head."})
+    source_labels: list | str | None = field(
+        default=None, metadata={"help": "Names of the fine labels (list or file) that `map` heads read; ids index it."}
+    )
+    delimiter: str = field(default=",", metadata={"help": "Separator of fine labels written in one string."})
+    rule: Literal["majority", "first"] = field(default="majority", metadata={"help": "Several groups in one row."})
+
+
+@register_task
+class MultiHead(Classification):
+    """Several softmax heads on one encoder; losses summed."""
+
+    name = "multihead"
+    Options = MultiHeadOptions
+    default_metric = "macro_f1"
+
+    def __init__(self, options: MultiHeadOptions):
+        super().__init__(options)
+        if not options.heads:
+            raise UserError("task.heads: name at least one head, e.g. heads: {sentiment: {column: sentiment}}")
+        self.specs = {
+            str(name): build_dataclass(HeadSpec, spec, "recipe", f"task.heads.{name}")
+            for name, spec in options.heads.items()
+        }
+        for name, spec in self.specs.items():
+            if (spec.column is None) == (spec.map is None):
+                raise UserError(f"task.heads.{name}: give exactly one of 'column' or 'map'")
+        self.head_labels: dict[str, list[str]] = {}
+
+    # -- data ---------------------------------------------------------------
+    def _fine_tokens(self, value: Any, fine: list[str] | None) -> list[str]:
+        items = value if isinstance(value, (list, tuple)) else re.split(re.escape(self.options.delimiter), str(value))
+        tokens = [str(t).strip() for t in items if str(t).strip()]
+        if fine:
+            tokens = [fine[int(t)] if t.isdigit() and int(t) < len(fine) and t not in fine else t for t in tokens]
+        return tokens
+
+    def _group(self, tokens: list[str], groups: dict[str, str]) -> str | None:
+        hits = [groups[t] for t in tokens if t in groups]
+        if not hits:
+            return None
+        if self.options.rule == "first":
+            return hits[0]
+        counts = Counter(hits)
+        best = max(counts.values())
+        return next(h for h in hits if counts[h] == best)  # tie: the first listed label's group
+
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        opts = self.options
+        mapped = any(s.map for s in self.specs.values())
+        own = tuple(s.column for s in self.specs.values() if s.column)
+        out, self.pair = select_columns(splits, sources, columns or {}, ["label"] if mapped else [], own)
+        fine = _label_names_file(opts.source_labels) if isinstance(opts.source_labels, str) else opts.source_labels
+
+        groups: dict[str, dict[str, str]] = {}
+        for name, spec in self.specs.items():
+            if spec.map:
+                groups[name] = {str(f): str(g) for g, members in spec.map.items() for f in members}
+                self.head_labels[name] = [str(g) for g in spec.map]
+            elif spec.labels:
+                self.head_labels[name] = [str(v) for v in spec.labels]
+            elif "train" in out:
+                values = {str(v).strip() for v in out["train"][spec.column]}
+                self.head_labels[name] = sorted(values)
+            else:
+                raise UserError(f"task.heads.{name}: no train split and no labels")
+
+        for split, ds in out.items():
+            source = sources.get(split, "data")
+            if not all(c in ds.column_names for c in own) or (mapped and "label" not in ds.column_names):
+                continue  # unlabelled test split
+            fine_rows = [self._fine_tokens(v, fine) for v in ds["label"]] if mapped else None
+            own_values = {c: ds[c] for c in own}
+            ids = []
+            for row in range(len(ds)):
+                per_head = []
+                for name, spec in self.specs.items():
+                    labels = self.head_labels[name]
+                    if spec.map:
+                        value = self._group(fine_rows[row], groups[name])
+                        if value is None and fine_rows[row]:
+                            raise UserError(
+                                f"{split} split ({source}), row {row + 1}: fine labels {fine_rows[row]} are in no "
+                                f"group of task.heads.{name}.map"
+                            )
+                    else:
+                        value = str(own_values[spec.column][row]).strip()
+                        if value not in labels:
+                            raise UserError(
+                                f"{split} split ({source}), row {row + 1}: label '{value}' of head '{name}' "
+                                f"is not among {labels}"
+                            )
+                    per_head.append(labels.index(value) if value is not None else -100)
+                ids.append(per_head)
+            drop = [c for c in ds.column_names if c not in ("text", "text_pair")]
+            out[split] = ds.remove_columns(drop).add_column("label", ids)
+        self.names = [f"{h}:{lab}" for h, labels in self.head_labels.items() for lab in labels]
+        return out
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any):
+        from transformers import AutoConfig
+
+        from ..heads import BertForMultiHeadClassification
+
+        config = AutoConfig.from_pretrained(encoder_path)
+        config.heads = self.head_labels
+        config.head_weights = {n: s.weight for n, s in self.specs.items()}
+        model = BertForMultiHeadClassification.from_pretrained(encoder_path, config=config, **load_kwargs)
+        self.pooler_init = init_pooler(model, self.options.pooler)
+        return model
+
+    @classmethod
+    def load_model(cls, run_dir: str) -> Any:
+        from ..heads import BertForMultiHeadClassification
+
+        return BertForMultiHeadClassification.from_pretrained(run_dir, use_safetensors=True)
+
+    # -- evaluation ---------------------------------------------------------
+    def _split_logits(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        out, start = {}, 0
+        for name, labels in self.head_labels.items():
+            out[name] = logits[:, start : start + len(labels)]
+            start += len(labels)
+        return out
+
+    def _head_metrics(self, logits: np.ndarray, gold: np.ndarray, detailed: bool = False) -> dict:
+        results = {}
+        for i, (name, lg) in enumerate(self._split_logits(logits).items()):
+            keep = gold[:, i] != -100
+            results[name] = classification_metrics(gold[keep, i], lg[keep].argmax(-1), self.head_labels[name],
+                                                    detailed=detailed)
+        return results
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        per_head = self._head_metrics(logits, np.asarray(eval_pred.label_ids))
+        flat = {f"{h}_{k}": v for h, m in per_head.items() for k, v in m.items() if k in ("accuracy", "macro_f1")}
+        flat["macro_f1"] = float(np.mean([m["macro_f1"] for m in per_head.values()]))
+        flat["accuracy"] = float(np.mean([m["accuracy"] for m in per_head.values()]))
+        return flat
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        heads = self._split_logits(logits)
+        labelled = "label" in rows.column_names
+        gold = np.asarray(rows["label"]) if labelled else None
+        records = []
+        for i, row in enumerate(rows):
+            rec = {"text": row["text"]}
+            if self.pair:
+                rec["text_pair"] = row["text_pair"]
+            for j, (name, lg) in enumerate(heads.items()):
+                p = softmax(lg[i])
+                k = int(p.argmax())
+                labels = self.head_labels[name]
+                rec[name] = {
+                    "label": labels[gold[i, j]] if labelled and gold[i, j] != -100 else None,
+                    "prediction": labels[k],
+                    "probability": round(float(p[k]), 6),
+                }
+            records.append(rec)
+        write_jsonl(Path(run_dir) / f"predictions_{split}.jsonl", records)
+        if not labelled:
+            return {}
+        per_head = self._head_metrics(logits, gold, detailed=True)
+        for name, m in per_head.items():
+            plots.confusion_matrix(m["confusion_matrix"], self.head_labels[name],
+                                   Path(run_dir) / f"confusion_matrix_{split}_{name}.png", f"{split}: {name}")
+        means = {k: float(np.mean([m[k] for m in per_head.values()])) for k in ("accuracy", "macro_f1")}
+        return {**per_head, **means}
+
+    def summary(self) -> dict:
+        return {"heads": self.head_labels, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
+
+    # -- prediction ---------------------------------------------------------
+    @classmethod
+    def from_run(cls, options: MultiHeadOptions, model: Any, run_dir: str) -> "MultiHead":
+        adapter = cls(options)
+        adapter.head_labels = {k: list(v) for k, v in model.config.heads.items()}
+        return adapter
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
+        """One entry per head: ``{head: {"label", "score", "probabilities"}}`` for each input."""
+        texts, pairs = split_inputs(inputs)
+        heads = self._split_logits(sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length))
+        out = []
+        for i in range(len(texts)):
+            rec = {}
+            for name, lg in heads.items():
+                p = softmax(lg[i])
+                k = int(p.argmax())
+                labels = self.head_labels[name]
+                rec[name] = {"label": labels[k], "score": float(p[k]),
+                             "probabilities": {n: float(v) for n, v in zip(labels, p)}}
+            out.append(rec)
+        return out

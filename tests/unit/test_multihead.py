@@ -1,0 +1,48 @@
+import pytest
+import torch
+from datasets import Dataset
+
+from bert_tasks.errors import UserError
+from bert_tasks.tasks.multihead import MultiHead, MultiHeadOptions
+
+HEADS = {
+    "ekman": {"map": {"joy": ["joy", "love"], "anger": ["anger"], "neutral": ["neutral"]}},
+    "size": {"column": "size"},
+}
+
+
+def adapter(**kw):
+    return MultiHead(MultiHeadOptions(name="multihead", source_labels=["joy", "love", "anger", "neutral"], **kw))
+
+
+def test_mapping_majority_and_tie_rule():
+    ad = adapter(heads=HEADS)
+    data = {"text": list("abcd"), "label": ["1", "0,2", "2,3,0,1", "3"], "size": ["M", "S", "L", "M"]}
+    out = ad.prepare({"train": Dataset.from_dict(data)}, {})
+    assert ad.head_labels == {"ekman": ["joy", "anger", "neutral"], "size": ["L", "M", "S"]}
+    # row 2: joy vs anger tie -> first listed (joy); row 3: joy twice -> joy
+    assert [r[0] for r in out["train"]["label"]] == [0, 0, 0, 2]
+    assert [r[1] for r in out["train"]["label"]] == [1, 2, 0, 1]
+    first = adapter(heads=HEADS, rule="first")
+    out = first.prepare({"train": Dataset.from_dict({**data, "label": ["2,0,0", "0", "3", "1"]})}, {})
+    assert out["train"]["label"][0][0] == 1  # anger listed first
+
+
+def test_head_spec_is_strict():
+    with pytest.raises(UserError, match=r"task.heads.size.colum.*did you mean 'column'"):
+        adapter(heads={"size": {"colum": "size"}})
+    with pytest.raises(UserError, match="exactly one of 'column' or 'map'"):
+        adapter(heads={"size": {}})
+
+
+def test_model_sums_head_losses(tiny_encoder):
+    ad = adapter(heads=HEADS)
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
+    model = ad.build_model(tiny_encoder).eval()
+    ids = torch.tensor([[2, 7, 3], [2, 8, 3]])
+    labels = torch.tensor([[0, 1], [1, -100]])
+    out = model(input_ids=ids, labels=labels)
+    assert out.logits.shape == (2, 3 + 2)
+    ek, sz = out.logits[:, :3], out.logits[:, 3:]
+    expected = torch.nn.functional.cross_entropy(ek, labels[:, 0]) + torch.nn.functional.cross_entropy(sz[:1], labels[:1, 1])
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from bert_tasks.errors import UserError
+from bert_tasks.tasks.multilabel import MultiLabel, MultiLabelOptions
+
+
+def adapter(**kw):
+    return MultiLabel(MultiLabelOptions(name="multilabel", **kw))
+
+
+def test_delimited_ids_with_names_file(tmp_path):
+    (tmp_path / "labels.txt").write_text("joy\nanger\nneutral", encoding="utf-8")
+    ad = adapter(labels=str(tmp_path / "labels.txt"))
+    out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": ["0,1", "2", "2"]})}, {})
+    assert ad.names == ["joy", "anger", "neutral"]
+    assert out["train"]["label"] == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    assert ad.prior.tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3])
+
+
+def test_list_of_names_jsonl_style():
+    ad = adapter(labels=["joy", "anger"])
+    out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "emo": [["anger"], ["joy", "anger"]]})}, {},
+                     {"label": "emo"})
+    assert out["train"]["label"] == [[0, 1], [1, 1]]
+
+
+def test_names_inferred_from_train():
+    ad = adapter()
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["x|y", "z"]})}, {})
+    assert ad.names == ["x|y", "z"]  # default delimiter is ','
+    ad = adapter(delimiter="|")
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["x|y", "z"]})}, {})
+    assert ad.names == ["x", "y", "z"]
+
+
+def test_zero_one_columns():
+    ad = adapter(label_columns=["toxic", "spam"])
+    out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 0], "spam": [1, 1]})}, {})
+    assert ad.names == ["toxic", "spam"] and out["train"]["label"] == [[1, 1], [0, 1]]
+
+
+def test_unknown_label_names_row():
+    ad = adapter(labels=["joy", "anger"])
+    with pytest.raises(UserError, match=r"validation split \(d.tsv\), row 2: label 'fear'"):
+        ad.prepare({"train": Dataset.from_dict({"text": ["a"], "label": ["joy,anger"]}),
+                    "validation": Dataset.from_dict({"text": ["a", "b"], "label": ["joy", "fear"]})},
+                   {"validation": "d.tsv"})
+
+
+def test_pos_weight_auto_and_thresholds(tmp_path):
+    ad = adapter(labels=["a", "b"], pos_weight="auto", pos_weight_cap=5.0)
+    ad.prepare({"train": Dataset.from_dict({"text": list("wxyz"), "label": ["a", "a,b", "a", ""]})}, {})
+    assert ad.pos_weight().tolist() == pytest.approx([1 / 3, 3.0])
+    ad = adapter(labels=["a", "b"], threshold=[0.3, 0.6])
+    ad.prepare({"train": Dataset.from_dict({"text": ["x", "y"], "label": ["a", "b"]})}, {})
+    ad.save(str(tmp_path))
+    assert json.loads((tmp_path / "thresholds.json").read_text()) == {"a": 0.3, "b": 0.6}
+    bad = adapter(labels=["a", "b"], threshold=[0.3])
+    bad.prepare({"train": Dataset.from_dict({"text": ["x", "y"], "label": ["a", "b"]})}, {})
+    with pytest.raises(UserError, match="1 values for 2 labels"):
+        bad.fixed_thresholds()
+
+
+def test_bias_starts_at_prior(tiny_encoder):
+    ad = adapter(labels=["a", "b"])
+    ad.prepare({"train": Dataset.from_dict({"text": list("wxyz"), "label": ["a", "a,b", "a", "a"]})}, {})
+    model = ad.build_model(tiny_encoder)
+    p = 1 / (1 + np.exp(-model.classifier.bias.detach().numpy()))
+    assert p == pytest.approx([0.9999, 0.25], abs=1e-3)
+    assert model.config.problem_type == "multi_label_classification"
