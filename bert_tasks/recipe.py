@@ -1,6 +1,6 @@
 """Recipes: YAML files with the sections ``task``, ``encoder``, ``data``, ``train``.
 
-A recipe is read with ``yaml.safe_load``, dotted ``key=value`` overrides are
+A recipe is read with a safe YAML loader (YAML 1.2 booleans), dotted ``key=value`` overrides are
 applied (``~key`` deletes a key), and every section is checked strictly:
 
 * ``task``: ``name`` picks the adapter in the registry; the other keys are that
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,28 @@ import yaml
 from .config_check import build_dataclass, check_value, unknown_key_error
 from .errors import UserError
 from .tasks import get_task
+
+class RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 booleans: only true/false are booleans.
+
+    YAML 1.1 reads ``no``, ``off``, ``yes``, ``on`` as booleans, which turns
+    ``eval_strategy: no`` (a TrainingArguments value) into ``False``.
+    """
+
+
+RecipeLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str):
+    """Parse YAML text safely (no Python objects), with YAML 1.2 booleans."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506  (RecipeLoader is a SafeLoader)
+
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 SECTIONS = ("task", "encoder", "data", "train", "overwrite")
@@ -126,7 +149,7 @@ def read_yaml(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         loc = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -149,7 +172,7 @@ def parse_override(text: str) -> tuple[list[str], Any, bool]:
     if not key:
         raise UserError(f"override '{text}' has no key")
     try:
-        parsed = yaml.safe_load(value) if value != "" else None
+        parsed = load_yaml(value) if value != "" else None
     except yaml.YAMLError:
         parsed = value  # not a YAML scalar: keep the text as a string
     return key.split("."), parsed, False

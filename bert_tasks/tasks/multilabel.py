@@ -146,6 +146,8 @@ class MultiLabel(Classification):
             missing = [n for n, p in zip(self.names, self.prior) if p == 0]
             if missing:
                 log.warning("train split (%s): labels never positive: %s", sources.get("train", "data"), missing)
+            self.pos_weight()  # size checks before any training
+        self.fixed_thresholds()
         return out
 
     # -- model --------------------------------------------------------------

@@ -137,3 +137,10 @@ def test_resolved_recipe_round_trips(tmp_path):
     recipe = load_recipe("mrpc", ["train.max_steps=3"])
     again = load_recipe(yaml.safe_load(recipe.to_yaml()))
     assert again.to_dict() == recipe.to_dict()
+
+
+def test_yaml_no_is_a_string_not_false(tmp_path):
+    recipe = load_recipe(write(tmp_path, BASIC + "\n"), ["train.eval_strategy=no", "train.save_strategy=no"])
+    assert recipe.train["eval_strategy"] == "no" and recipe.train["save_strategy"] == "no"
+    assert parse_override("a=false") == (["a"], False, False)
+    assert parse_override("a=off") == (["a"], "off", False)

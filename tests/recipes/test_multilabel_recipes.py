@@ -1,0 +1,87 @@
+"""End to end: the GoEmotions multi-label and multi-head recipes through the real CLI on a tiny BERT."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def goemotions_run(tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("goemotions") / "run"
+    proc = run_cli("goemotions", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.num_train_epochs=1",
+                   "task.pos_weight=auto")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_goemotions_run_directory(goemotions_run):
+    out = goemotions_run
+    for name in ("model.safetensors", "thresholds.json", "metrics.json", "predictions_test.jsonl",
+                 "per_label_f1_test.png", "DONE"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    for key in ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "macro_f1_at_0.5"):
+        assert 0.0 <= metrics["test"][key] <= 1.0
+    assert len(metrics["test"]["per_label"]) == 28
+    thresholds = json.loads((out / "thresholds.json").read_text())
+    assert len(thresholds) == 28 and "neutral" in thresholds
+    assert len(set(thresholds.values())) > 1  # tuned per label, not one value
+    config = json.loads((out / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+
+
+def test_goemotions_predictor_uses_saved_thresholds(goemotions_run):
+    from bert_tasks import Predictor
+
+    rows = read_jsonl(goemotions_run / "predictions_test.jsonl")[:100]
+    preds = Predictor.from_run(goemotions_run).predict([r["text"] for r in rows])
+    assert [p["labels"] for p in preds] == [r["predicted"] for r in rows]
+    for p, r in zip(preds, rows):
+        assert p["scores"]["neutral"] == pytest.approx(r["scores"]["neutral"], abs=1e-4)
+
+
+def test_goemotions_pipeline_loads_run(goemotions_run):
+    from transformers import pipeline
+
+    rows = read_jsonl(goemotions_run / "predictions_test.jsonl")[:20]
+    clf = pipeline("text-classification", model=str(goemotions_run), top_k=None)
+    for got, r in zip(clf([r["text"] for r in rows]), rows):
+        scores = {g["label"]: g["score"] for g in got}
+        assert np.allclose([scores[k] for k in r["scores"]], list(r["scores"].values()), atol=1e-4)
+
+
+def test_goemotions_jsonl_with_label_names(tiny_encoder, tmp_path):
+    rows = [{"body": "thanks so much!", "emotions": ["gratitude"]}, {"body": "wow, what?", "emotions": ["surprise", "confusion"]},
+            {"body": "ok", "emotions": ["neutral"]}] * 20
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    proc = run_cli("goemotions", f"encoder={tiny_encoder}", f"data.train={path}", f"data.validation={path}", "~data.test",
+                   "data.columns.text=body", "data.columns.label=emotions", f"train.output_dir={tmp_path / 'run'}",
+                   "train.max_steps=3", "train.eval_strategy=no", "train.save_strategy=no", "~train.load_best_model_at_end")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "validation" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+def test_multihead_save_load_same_predictions(tiny_encoder, tmp_path):
+    from bert_tasks import Predictor
+
+    out = tmp_path / "run"
+    proc = run_cli("goemotions_multihead", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.num_train_epochs=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for head in ("ekman", "sentiment"):
+        assert 0.0 <= metrics["test"][head]["accuracy"] <= 1.0
+        assert 0.0 <= metrics["test"][head]["macro_f1"] <= 1.0
+    assert len(metrics["test"]["ekman"]["confusion_matrix"]) == 7
+    rows = read_jsonl(out / "predictions_test.jsonl")[:100]
+    preds = Predictor.from_run(out).predict([r["text"] for r in rows])
+    assert [p["ekman"]["label"] for p in preds] == [r["ekman"]["prediction"] for r in rows]
+    assert [p["sentiment"]["label"] for p in preds] == [r["sentiment"]["prediction"] for r in rows]
