@@ -33,6 +33,7 @@ from .config_check import build_dataclass, check_value, unknown_key_error
 from .errors import UserError
 from .tasks import get_task
 
+
 class RecipeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` with YAML 1.2 booleans: only true/false are booleans.
 
@@ -52,7 +53,7 @@ RecipeLoader.add_implicit_resolver(
 
 def load_yaml(text: str):
     """Parse YAML text safely (no Python objects), with YAML 1.2 booleans."""
-    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506  (RecipeLoader is a SafeLoader)
+    return yaml.load(text, Loader=RecipeLoader)
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
@@ -75,7 +76,7 @@ class DataConfig:
         metadata={"help": "Role -> column name, e.g. {text: sentence}. Roles depend on the task."},
     )
     header: bool = field(default=True, metadata={"help": "csv/tsv files start with a header row."})
-    column_names: typing.Optional[list[str]] = field(
+    column_names: list[str] | None = field(
         default=None, metadata={"help": "Names of the columns of csv/tsv files without a header (data.header=false)."}
     )
     max_length: int = field(default=128, metadata={"help": "Tokens per example, special tokens included."})

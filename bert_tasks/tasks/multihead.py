@@ -227,7 +227,7 @@ class MultiHead(Classification):
 
     # -- prediction ---------------------------------------------------------
     @classmethod
-    def from_run(cls, options: MultiHeadOptions, model: Any, run_dir: str) -> "MultiHead":
+    def from_run(cls, options: MultiHeadOptions, model: Any, run_dir: str) -> MultiHead:
         adapter = cls(options)
         adapter.head_labels = {k: list(v) for k, v in model.config.heads.items()}
         return adapter

@@ -271,7 +271,7 @@ class MultiLabel(Classification):
 
     # -- prediction ---------------------------------------------------------
     @classmethod
-    def from_run(cls, options: MultiLabelOptions, model: Any, run_dir: str) -> "MultiLabel":
+    def from_run(cls, options: MultiLabelOptions, model: Any, run_dir: str) -> MultiLabel:
         import json
 
         adapter = cls(options)
