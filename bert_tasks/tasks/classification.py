@@ -34,6 +34,10 @@ from .base import TaskAdapter, TaskOptions, register_task, sequence_logits, spli
 class SequenceOptions(TaskOptions):
     """Options of every head on the [CLS] vector."""
 
+    model_config: dict = field(
+        default_factory=dict,
+        metadata={"help": "Config values set when the encoder is loaded, e.g. {hidden_dropout_prob: 0.0}."},
+    )
     pooler: Literal["auto", "pretrained", "identity"] = field(
         default="auto",
         metadata={
@@ -231,6 +235,7 @@ class Classification(TaskAdapter):
             num_labels=len(self.names),
             id2label=dict(enumerate(self.names)),
             label2id={n: i for i, n in enumerate(self.names)},
+            **self.options.model_config,
             **load_kwargs,
         )
         self.pooler_init = init_pooler(model, self.options.pooler)

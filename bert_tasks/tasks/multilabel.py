@@ -161,6 +161,7 @@ class MultiLabel(Classification):
             problem_type="multi_label_classification",
             id2label=dict(enumerate(self.names)),
             label2id={n: i for i, n in enumerate(self.names)},
+            **self.options.model_config,
             **load_kwargs,
         )
         self.pooler_init = init_pooler(model, self.options.pooler)

@@ -106,3 +106,18 @@ def test_compute_metrics_binary_positive():
     m = ad.compute_metrics(EvalPrediction(predictions=logits, label_ids=np.array([0, 1, 1])))
     assert m["accuracy"] == pytest.approx(2 / 3)
     assert m["f1"] == pytest.approx(m["f1_no"])  # positive class is 'no'
+
+
+def test_model_config_and_pooler_identity(tiny_encoder):
+    import torch
+
+    ad = adapter(model_config={"hidden_dropout_prob": 0.0}, pooler="identity")
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})}, {})
+    model = ad.build_model(tiny_encoder)
+    assert model.config.hidden_dropout_prob == 0.0
+    assert ad.pooler_init == "identity"
+    assert torch.equal(model.bert.pooler.dense.weight, torch.eye(32))
+    kept = adapter(pooler="auto")
+    kept.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})}, {})
+    kept.build_model(tiny_encoder)
+    assert kept.pooler_init == "identity"  # the tiny random BERT's pooler has a zero bias: untrained
