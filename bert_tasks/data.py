@@ -26,7 +26,10 @@ from typing import Any
 from .errors import UserError
 
 SPLITS = ("train", "validation", "test")
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None}
+EXTENSIONS = {
+    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None,
+    ".conll": "conll", ".bmes": "conll", ".bio": "conll", ".iob": "conll", ".iobes": "conll",
+}
 
 
 def _as_list(spec: Any) -> list[str]:
@@ -60,10 +63,20 @@ def file_format(path: str, fmt: str) -> str:
         first = f.readline()
     if first.lstrip().startswith(("{", "[")):
         return "json"
+    if first.startswith("-DOCSTART-"):
+        return "conll"
     return "tsv" if "\t" in first else "csv"
 
 
-def read_files(paths: list[str], fmt: str, where: str, header: bool = True, column_names: list | None = None):
+def read_files(
+    paths: list[str],
+    fmt: str,
+    where: str,
+    header: bool = True,
+    column_names: list | None = None,
+    token_column: int = 0,
+    tag_column: int = -1,
+):
     """Read local files of one split into one ``datasets.Dataset``.
 
     ``header=False`` reads csv/tsv files without a header row; their columns are
@@ -79,6 +92,8 @@ def read_files(paths: list[str], fmt: str, where: str, header: bool = True, colu
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")
     kind = kinds.pop()
+    if kind == "conll":
+        return read_conll(paths, where, token_column, tag_column)
     try:
         if kind == "json":
             return load_dataset("json", data_files=paths, split="train")
@@ -108,6 +123,59 @@ def read_files(paths: list[str], fmt: str, where: str, header: bool = True, colu
         raise UserError(f"{where}: could not read {', '.join(paths)} as {kind}: {cause}") from None
 
 
+def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: int = -1):
+    """Token-per-line files (CoNLL columns, or one character per line): one row per sentence.
+
+    Blank lines end sentences; ``-DOCSTART-`` lines start documents. Columns are
+    split on tabs when the file has any, else on whitespace; every line of a file
+    must have as many columns as its first. Rows: ``tokens``, ``tags``, ``doc``
+    (document index), ``file`` and ``line`` (1-based line of the first token).
+    """
+    from datasets import Dataset
+
+    rows: dict[str, list] = {"tokens": [], "tags": [], "doc": [], "file": [], "line": []}
+    for path in paths:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+        tabbed = "\t" in text
+        width = None
+        tokens, tags, start, doc = [], [], 0, 0
+
+        def flush() -> None:
+            if tokens:
+                rows["tokens"].append(list(tokens))
+                rows["tags"].append(list(tags))
+                rows["doc"].append(doc)
+                rows["file"].append(path)
+                rows["line"].append(start)
+                tokens.clear()
+                tags.clear()
+
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                flush()
+                continue
+            cols = line.split("\t") if tabbed else line.split()
+            if cols[0] == "-DOCSTART-":
+                flush()
+                doc += 1
+                continue
+            width = width or len(cols)
+            if len(cols) != width or len(cols) < 2:
+                raise UserError(
+                    f"{path}:{number}: {len(cols)} column(s), expected {max(width, 2)} as on the file's first line: {line!r}"
+                )
+            if not tokens:
+                start = number
+            tokens.append(cols[token_column].strip())
+            tags.append(cols[tag_column].strip())
+        flush()
+    if not rows["tokens"]:
+        raise UserError(f"{where}: no sentences in {', '.join(paths)}")
+    return Dataset.from_dict(rows)
+
+
 def read_hub(name: str, config: str | None, split: str, where: str):
     """Load one split of a hub dataset (``name`` or ``name:split``)."""
     from datasets import load_dataset
@@ -135,7 +203,9 @@ def read_split(spec: Any, split: str, data: Any = None):
     where = f"data.{split}"
     paths = _as_list(spec)
     if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
-        return read_files(paths, data.format, where, data.header, data.column_names)
+        return read_files(
+            paths, data.format, where, data.header, data.column_names, data.token_column, data.tag_column
+        )
     return read_hub(paths[0], data.hub_config, split, where)
 
 

@@ -68,8 +68,9 @@ class DataConfig:
     train: DataPath = field(default=None, metadata={"help": "File path, list of paths, or hub dataset name."})
     validation: DataPath = field(default=None, metadata={"help": "Like train; omit to skip evaluation."})
     test: DataPath = field(default=None, metadata={"help": "Like train; unlabelled files are predicted only."})
-    format: Literal["auto", "csv", "tsv", "json", "jsonl", "hub"] = field(
-        default="auto", metadata={"help": "File format; auto uses the extension (and sniffs .txt)."}
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "conll", "hub"] = field(
+        default="auto",
+        metadata={"help": "File format; auto uses the extension (and sniffs .txt). conll: token-per-line columns."},
     )
     columns: dict = field(
         default_factory=dict,
@@ -79,6 +80,8 @@ class DataConfig:
     column_names: list[str] | None = field(
         default=None, metadata={"help": "Names of the columns of csv/tsv files without a header (data.header=false)."}
     )
+    token_column: int = field(default=0, metadata={"help": "conll: the column of the token (0-based)."})
+    tag_column: int = field(default=-1, metadata={"help": "conll: the column of the tag (default: the last)."})
     max_length: int = field(default=128, metadata={"help": "Tokens per example, special tokens included."})
     validation_from_train: int | float | None = field(
         default=None,

@@ -89,6 +89,7 @@ def prepare_job(recipe: Recipe) -> Job:
     for split, ds in rows.items():
         drop = [c for c in ds.column_names if c != "label"]
         features[split] = ds.map(encode, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
+    adapter.attach(rows, features)
     return Job(recipe, adapter, tokenizer, rows, features, sources)
 
 

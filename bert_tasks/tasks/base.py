@@ -83,6 +83,10 @@ class TaskAdapter:
         """A batched map function from normalised rows to model features."""
         raise NotImplementedError
 
+    def attach(self, rows: dict, features: dict) -> None:
+        """Called once the splits are encoded: adapters whose post-processing maps
+        features back to rows (windows -> sentences) keep them here (default: nothing)."""
+
     def collator(self, tokenizer: Any) -> Callable:
         from transformers import DataCollatorWithPadding
 

@@ -1,0 +1,424 @@
+"""Token tagging (NER): a linear layer on every token's final vector, softmax over IOBES tags.
+
+The head is transformers' ``AutoModelForTokenClassification``, so a run loads
+in ``pipeline("token-classification", model=run_dir)``.
+
+Data: rows with a list of ``tokens`` and a list of ``tags`` (CoNLL column files
+with ``data.format: conll``, one character per line for Chinese, or JSON
+lists). Tags in IOB1, IOB2/BIO, IOBES/BIOES, BMES or BILOU are detected (or set
+with ``task.scheme``) and converted to IOBES (``task.train_scheme: iob2`` trains
+in BIO); invalid sequences are counted, reported with the first file:line and
+repaired by the rule of :mod:`bert_tasks.tagging_schemes`.
+
+Sub-tokens: by default a word's first piece carries its tag and the other
+pieces are ignored by the loss; ``label_all_pieces: true`` tags every piece
+with scheme-correct continuation tags (``S-PER`` over three pieces becomes
+``B-PER I-PER E-PER``) and decodes back to words.
+
+Long sentences are never truncated: they are split at word boundaries into
+windows of ``data.max_length`` pieces overlapping by ``task.stride`` words; each
+word takes the scores of the window where it is most central. Decoding is a
+constrained Viterbi over the scheme's transition rules (``decode: argmax`` for
+HF-style per-token argmax).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import UserError
+from ..rundir import write_text
+from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, to_spans
+from ..decoding import argmax, viterbi
+from .base import TaskAdapter, TaskOptions, register_task
+
+log = logging.getLogger("bert_tasks")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|\w+|[^\w\s]")
+
+
+@dataclass
+class TaggingOptions(TaskOptions):
+    scheme: Literal["auto", "iob1", "iob2", "iobes", "bmes", "bilou"] = field(
+        default="auto", metadata={"help": "Tag scheme of the data (auto: detected from train)."}
+    )
+    train_scheme: Literal["iobes", "iob2"] = field(default="iobes", metadata={"help": "Scheme the model learns."})
+    label_all_pieces: bool = field(
+        default=False, metadata={"help": "Tag every word piece (continuation tags) instead of the first only."}
+    )
+    decode: Literal["viterbi", "argmax"] = field(default="viterbi", metadata={"help": "Constrained or plain."})
+    stride: int = field(default=16, metadata={"help": "Words shared by consecutive windows of a long sentence."})
+    strip_position_digit: bool = field(
+        default=False, metadata={"help": "Drop a trailing digit from each token (Weibo NER's 'char+position')."}
+    )
+    model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """Raw text -> (word, start, end): CJK characters one by one, other words whole, punctuation alone."""
+    return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
+
+
+@register_task
+class Tagging(TaskAdapter):
+    """IOBES token tagging with windows, sub-token alignment and constrained decoding."""
+
+    name = "tagging"
+    Options = TaggingOptions
+    column_roles = ("tokens", "tags")
+    default_metric = "f1"
+
+    def __init__(self, options: TaggingOptions):
+        super().__init__(options)
+        self.labels: list[str] = []
+        self.source_scheme = options.scheme
+        self.features: dict = {}
+        self.rows: dict = {}
+        self.windowed: dict[str, int] = {}
+
+    # -- data ---------------------------------------------------------------
+    def _tokens(self, tokens: list[str]) -> list[str]:
+        if self.options.strip_position_digit:
+            return [t[:-1] if len(t) > 1 and t[-1].isdigit() else t for t in tokens]
+        return tokens
+
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        col = {r: (columns or {}).get(r, r) for r in self.column_roles}
+        for split, ds in splits.items():
+            if col["tokens"] not in ds.column_names or (split != "test" and col["tags"] not in ds.column_names):
+                raise UserError(
+                    f"{split} split ({sources.get(split, 'data')}): tagging needs a list of tokens and a list of tags "
+                    f"per row (CoNLL columns with data.format=conll, or JSON with '{col['tokens']}'/'{col['tags']}' "
+                    f"lists); the data has columns {ds.column_names}"
+                )
+            if len(ds) == 0:
+                raise UserError(f"{split} split ({sources.get(split, 'data')}): the split is empty (0 rows)")
+        train = splits.get("train")
+        if self.source_scheme == "auto":
+            if train is None:
+                raise UserError("task.scheme=auto needs a train split; set task.scheme")
+            self.source_scheme = detect_scheme(train[col["tags"]])
+            log.info("tag scheme detected in train: %s", self.source_scheme)
+        scheme = self.options.train_scheme
+        out = {}
+        types: set[str] = set()
+        for split, ds in splits.items():
+            source = sources.get(split, "data")
+            tokens = [self._tokens(list(t)) for t in ds[col["tokens"]]]
+            rows = {"tokens": tokens}
+            if col["tags"] in ds.column_names:
+                files = ds["file"] if "file" in ds.column_names else [source] * len(ds)
+                lines = ds["line"] if "line" in ds.column_names else None
+                converted, bad, first = [], 0, None
+                for i, tags in enumerate(ds[col["tags"]]):
+                    if len(tags) != len(tokens[i]):
+                        raise UserError(f"{split} split ({source}), row {i + 1}: {len(tokens[i])} tokens, {len(tags)} tags")
+                    try:
+                        new, invalid = convert(tags, self.source_scheme, scheme)
+                    except ValueError as e:
+                        where = f"{files[i]}:{lines[i]}" if lines else f"{source}, row {i + 1}"
+                        raise UserError(f"{where}: {e}") from None
+                    if invalid:
+                        bad += 1
+                        if first is None:
+                            first = f"{files[i]}:{lines[i] + invalid[0]}" if lines else f"{source}, row {i + 1}"
+                    converted.append(new)
+                    types.update(t.split("-", 1)[1] for t in new if t != "O")
+                if bad:
+                    log.warning(
+                        "%s: %d sentence(s) have tags invalid under %s (first at %s); repaired: a continuation tag "
+                        "that continues no entity starts one, an entity left open ends at its last tag",
+                        split, bad, self.source_scheme, first,
+                    )
+                rows["tags"] = converted
+            out[split] = rows
+        if train is not None:
+            train_types = {t.split("-", 1)[1] for tags in out["train"]["tags"] for t in tags if t != "O"}
+            for split, rows in out.items():
+                extra = {t.split("-", 1)[1] for tags in rows.get("tags", []) for t in tags if t != "O"} - train_types
+                if extra:
+                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} never occur in train")
+            types = train_types
+        if not self.labels:
+            self.labels = label_set(types, scheme)
+        from datasets import Dataset
+
+        # `__index` ties each window (feature) back to its sentence.
+        return {split: Dataset.from_dict({**rows, "__index": list(range(len(rows["tokens"])))})
+                for split, rows in out.items()}
+
+    def attach(self, rows: dict, features: dict) -> None:
+        self.rows, self.features = rows, features
+        for split, feats in features.items():
+            self.windowed[split] = len(feats) - len(rows[split])
+            if self.windowed[split]:
+                log.info("%s: %d extra windows for sentences longer than the window", split, self.windowed[split])
+
+    # -- features -----------------------------------------------------------
+    def windows(self, piece_counts: list[int], budget: int) -> list[tuple[int, int]]:
+        """Word ranges [start, end) whose pieces fit ``budget``, overlapping by ``stride`` words."""
+        n = len(piece_counts)
+        spans, start = [], 0
+        while True:
+            end, used = start, 0
+            while end < n and (used + piece_counts[end] <= budget or end == start):
+                used += piece_counts[end]
+                end += 1
+            spans.append((start, end))
+            if end >= n:
+                return spans
+            start = max(start + 1, end - self.options.stride)
+
+    def encode_fn(self, tokenizer: Any, max_length: int):
+        label_id = {label: i for i, label in enumerate(self.labels)}
+        all_pieces = self.options.label_all_pieces
+        scheme = self.options.train_scheme
+        budget = max_length - 2  # [CLS] and [SEP]
+
+        def encode(batch: dict) -> dict:
+            out: dict[str, list] = {k: [] for k in ("input_ids", "attention_mask", "token_type_ids", "labels",
+                                                    "example", "word_offset", "piece_offset", "word_ids")}
+            has_tags = "tags" in batch
+            for ex, words in enumerate(batch["tokens"]):
+                words = [w if w else tokenizer.unk_token for w in words]
+                pieces = tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+                counts = [len(tokenizer(w, add_special_tokens=False)["input_ids"]) or 1 for w in words] \
+                    if len(pieces) > budget else None
+                ranges = self.windows(counts, budget) if counts else [(0, len(words))]
+                piece_start = np.cumsum([0] + counts).tolist() if counts else None
+                for start, end in ranges:
+                    enc = tokenizer(words[start:end], is_split_into_words=True, truncation=True, max_length=max_length)
+                    word_ids = [-1 if w is None else w for w in enc.word_ids()]
+                    for key in ("input_ids", "attention_mask", "token_type_ids"):
+                        out[key].append(enc[key] if key in enc else [0] * len(enc["input_ids"]))
+                    out["example"].append(batch["__index"][ex])
+                    out["word_offset"].append(start)
+                    out["piece_offset"].append(piece_start[start] if piece_start else 0)
+                    out["word_ids"].append(word_ids)
+                    if not has_tags:
+                        out["labels"].append([-100] * len(word_ids))
+                        continue
+                    tags = batch["tags"][ex][start:end]
+                    if all_pieces:
+                        piece_words = [w for w in word_ids if w >= 0]
+                        first = {w: i for i, w in reversed(list(enumerate(piece_words)))}
+                        last = {w: i for i, w in enumerate(piece_words)}
+                        spans, _ = to_spans(tags, scheme)
+                        piece_spans = [(k, first[s], last[e - 1] + 1) for k, s, e in spans if s in first and e - 1 in last]
+                        piece_tags = from_spans(piece_spans, len(piece_words), scheme)
+                        it = iter(piece_tags)
+                        out["labels"].append([-100 if w < 0 else label_id[next(it)] for w in word_ids])
+                    else:
+                        prev, labels = None, []
+                        for w in word_ids:
+                            labels.append(label_id[tags[w]] if w >= 0 and w != prev else -100)
+                            prev = w if w >= 0 else prev
+                        out["labels"].append(labels)
+            return out
+
+        return encode
+
+    def collator(self, tokenizer: Any):
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(tokenizer)
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any):
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(
+            encoder_path,
+            num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)),
+            label2id={t: i for i, t in enumerate(self.labels)},
+            **self.options.model_config,
+            **load_kwargs,
+        )
+
+    @classmethod
+    def load_model(cls, run_dir: str) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        return AutoModelForTokenClassification.from_pretrained(run_dir, use_safetensors=True)
+
+    # -- decoding -----------------------------------------------------------
+    def unit_scores(self, logits: np.ndarray, features: Any, n_examples: int, lengths: list[int]) -> list[np.ndarray]:
+        """Merge window logits into one log-probability matrix per example.
+
+        Units are words (first-piece mode) or word pieces (``label_all_pieces``);
+        each unit takes the window where it sits farthest from an edge.
+        Returns per example an array (units, labels).
+        """
+        z = logits - logits.max(-1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(-1, keepdims=True))  # (features, positions, labels)
+        scores = [np.zeros((n, logp.shape[-1]), dtype=np.float32) for n in lengths]
+        best = [np.full(n, -1, dtype=np.int64) for n in lengths]
+        all_pieces = self.options.label_all_pieces
+        for f, (ex, w_off, p_off, word_ids) in enumerate(
+            zip(features["example"], features["word_offset"], features["piece_offset"], features["word_ids"])
+        ):
+            units = []  # (position in the window, unit index in the example)
+            prev, piece = None, 0
+            for pos, w in enumerate(word_ids):
+                if w < 0:
+                    continue
+                if all_pieces:
+                    units.append((pos, p_off + piece))
+                    piece += 1
+                elif w != prev:
+                    units.append((pos, w_off + w))
+                prev = w
+            n = len(units)
+            for k, (pos, unit) in enumerate(units):
+                centrality = min(k, n - 1 - k)
+                if unit < lengths[ex] and centrality > best[ex][unit]:
+                    best[ex][unit] = centrality
+                    scores[ex][unit] = logp[f, pos]
+        return scores
+
+    def decode(self, scores: np.ndarray, method: str | None = None) -> list[str]:
+        ids = viterbi(scores, self.labels, self.options.train_scheme) if (method or self.options.decode) == "viterbi" \
+            else argmax(scores)
+        return [self.labels[i] for i in ids]
+
+    def piece_words(self, features: Any, n_examples: int) -> list[list[int]]:
+        """For each example, the word index of every piece (``label_all_pieces`` mode)."""
+        out: list[dict[int, int]] = [dict() for _ in range(n_examples)]
+        for ex, w_off, p_off, word_ids in zip(
+            features["example"], features["word_offset"], features["piece_offset"], features["word_ids"]
+        ):
+            piece = 0
+            for w in word_ids:
+                if w >= 0:
+                    out[ex][p_off + piece] = w_off + w
+                    piece += 1
+        return [[m[i] for i in range(len(m))] for m in out]
+
+    def to_word_tags(self, unit_tags: list[str], n_words: int, piece_words: list[int] | None) -> list[str]:
+        if piece_words is None:
+            return unit_tags
+        spans, _ = to_spans(unit_tags, self.options.train_scheme)
+        word_spans, taken = [], set()
+        for kind, s, e in spans:
+            ws, we = piece_words[s], piece_words[e - 1] + 1
+            if not taken & set(range(ws, we)):
+                word_spans.append((kind, ws, we))
+                taken.update(range(ws, we))
+        return from_spans(word_spans, n_words, self.options.train_scheme)
+
+    def predict_tags(self, logits: np.ndarray, features: Any, tokens: list[list[str]], method: str | None = None):
+        """Word-level tags for every example from the logits of its windows."""
+        all_pieces = self.options.label_all_pieces
+        pw = self.piece_words(features, len(tokens)) if all_pieces else None
+        lengths = [len(p) for p in pw] if pw else [len(t) for t in tokens]
+        scores = self.unit_scores(logits, features, len(tokens), lengths)
+        return [self.to_word_tags(self.decode(s, method), len(tokens[i]), pw[i] if pw else None)
+                for i, s in enumerate(scores)]
+
+    # -- evaluation ---------------------------------------------------------
+    def _metrics(self, gold: list[list[str]], pred: list[list[str]], detailed: bool = False) -> dict:
+        from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+        from seqeval.scheme import IOB2, IOBES
+
+        mode = {"mode": "strict", "scheme": IOBES if self.options.train_scheme == "iobes" else IOB2}
+        correct = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
+        total = sum(len(g) for g in gold)
+        out = {
+            "precision": float(precision_score(gold, pred, **mode, zero_division=0)),
+            "recall": float(recall_score(gold, pred, **mode, zero_division=0)),
+            "f1": float(f1_score(gold, pred, **mode, zero_division=0)),
+            "token_accuracy": correct / total if total else 0.0,
+            "invalid_sequences": sum(bool(to_spans(p, self.options.train_scheme)[1]) for p in pred),
+        }
+        if detailed:
+            report = classification_report(gold, pred, **mode, output_dict=True, zero_division=0)
+            out["per_type"] = {k: {m: float(v) for m, v in r.items()} for k, r in report.items() if "avg" not in k}
+        return out
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        rows = self.rows["validation"]
+        pred = self.predict_tags(logits, self.features["validation"], rows["tokens"])
+        return self._metrics(rows["tags"], pred)
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        feats = self.features[split]
+        pred = self.predict_tags(logits, feats, rows["tokens"])
+        labelled = "tags" in rows.column_names
+        lines = []
+        for i, tokens in enumerate(rows["tokens"]):
+            gold = rows["tags"][i] if labelled else ["-"] * len(tokens)
+            lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, gold, pred[i])] + [""]
+        write_text(Path(run_dir) / f"predictions_{split}.conll", "\n".join(lines))
+        if not labelled:
+            return {}
+        metrics = self._metrics(rows["tags"], pred, detailed=True)
+        plain = self._metrics(rows["tags"], self.predict_tags(logits, feats, rows["tokens"], "argmax"))
+        metrics.update({f"argmax_{k}": v for k, v in plain.items()})
+        metrics["windowed_sentences"] = self.windowed.get(split, 0)
+        return metrics
+
+    def summary(self) -> dict:
+        return {"scheme_in_data": self.source_scheme, "train_scheme": self.options.train_scheme, "labels": self.labels,
+                "windowed": self.windowed}
+
+    # -- prediction ---------------------------------------------------------
+    @classmethod
+    def from_run(cls, options: TaggingOptions, model: Any, run_dir: str) -> "Tagging":
+        adapter = cls(options)
+        adapter.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+        return adapter
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 512) -> list[dict]:
+        """Tag raw texts (``str``: entity spans with character offsets) or token lists.
+
+        Returns per input ``tokens``, ``tags`` and ``entities`` (``type``, ``text``,
+        ``start``, ``end``: character offsets for raw text, token indices for lists).
+        """
+        import torch
+        from datasets import Dataset
+
+        words, offsets = [], []
+        for x in inputs:
+            if isinstance(x, str):
+                split = split_words(x)
+                words.append([w for w, _, _ in split])
+                offsets.append([(s, e) for _, s, e in split])
+            else:
+                words.append(self._tokens(list(x)))
+                offsets.append(None)
+        rows = Dataset.from_dict({"tokens": words, "__index": list(range(len(words)))})
+        feats = rows.map(self.encode_fn(tokenizer, max_length), batched=True, remove_columns=rows.column_names)
+        model.eval()
+        logits = []
+        with torch.inference_mode():
+            for start in range(0, len(feats), batch_size):
+                batch = feats[start : start + batch_size]
+                enc = tokenizer.pad({k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")},
+                                    return_tensors="pt").to(model.device)
+                out = model(**enc).logits.float().cpu().numpy()
+                logits += list(out)
+        width = max((len(x) for x in logits), default=0)
+        padded = np.zeros((len(logits), width, len(self.labels)), dtype=np.float32)
+        for i, x in enumerate(logits):
+            padded[i, : len(x)] = x
+        tags = self.predict_tags(padded, feats, words)
+        results = []
+        for i, x in enumerate(inputs):
+            entities = []
+            for kind, s, e in to_spans(tags[i], self.options.train_scheme)[0]:
+                if offsets[i] is not None:
+                    start, end = offsets[i][s][0], offsets[i][e - 1][1]
+                    entities.append({"type": kind, "text": x[start:end], "start": start, "end": end})
+                else:
+                    entities.append({"type": kind, "text": " ".join(words[i][s:e]), "start": s, "end": e})
+            results.append({"tokens": words[i], "tags": tags[i], "entities": entities})
+        return results

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from bert_tasks.errors import UserError
+from bert_tasks.tasks.tagging import Tagging, TaggingOptions, split_words
+
+
+def adapter(**kw):
+    return Tagging(TaggingOptions(name="tagging", **kw))
+
+
+@pytest.fixture
+def tok(tiny_encoder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_encoder)
+
+
+def test_prepare_converts_and_reports_invalid(caplog):
+    ad = adapter()
+    rows = {"tokens": [["a", "b", "c"], ["d", "e"]], "tags": [["B-PER", "I-PER", "O"], ["O", "I-LOC"]],
+            "file": ["f.txt", "f.txt"], "line": [1, 5]}
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        out = ad.prepare({"train": Dataset.from_dict(rows)}, {"train": "f.txt"})
+    assert ad.source_scheme == "iob2"
+    assert out["train"]["tags"] == [["B-PER", "E-PER", "O"], ["O", "S-LOC"]]
+    assert "1 sentence(s)" in caplog.text and "f.txt:6" in caplog.text
+    assert ad.labels[:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+
+
+def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
+    with pytest.raises(UserError, match="tagging needs a list of tokens and a list of tags"):
+        adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
+
+
+def test_unknown_type_in_validation():
+    with pytest.raises(UserError, match=r"entity types \['MISC'\] never occur in train"):
+        adapter().prepare({"train": Dataset.from_dict({"tokens": [["a"]], "tags": [["B-PER"]]}),
+                           "validation": Dataset.from_dict({"tokens": [["a"]], "tags": [["B-MISC"]]})}, {})
+
+
+def test_all_pieces_continuation_tags(tok):
+    ad = adapter(label_all_pieces=True)
+    rows = ad.prepare({"train": Dataset.from_dict({"tokens": [["xqzw", "film"]], "tags": [["B-PER", "O"]]})}, {})
+    feats = rows["train"].map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows["train"].column_names)
+    pieces = tok.convert_ids_to_tokens(feats[0]["input_ids"])
+    assert len(pieces) > 4  # xqzw splits into several pieces
+    tags = [ad.labels[i] if i >= 0 else None for i in feats[0]["labels"]]
+    n = pieces.index("film") - 1
+    assert tags[1:1 + n] == ["B-PER"] + ["I-PER"] * (n - 2) + ["E-PER"]  # S-PER over n pieces
+    assert tags[0] is None and tags[-1] is None
+
+
+def test_first_piece_labels(tok):
+    ad = adapter()
+    rows = ad.prepare({"train": Dataset.from_dict({"tokens": [["xqzw", "film"]], "tags": [["B-PER", "O"]]})}, {})
+    feats = rows["train"].map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows["train"].column_names)
+    labels = feats[0]["labels"]
+    assert ad.labels[labels[1]] == "S-PER" and all(x == -100 for x in labels[2:-2])
+
+
+@pytest.mark.parametrize("all_pieces", [False, True])
+def test_windowing_gives_same_tags_as_one_window(tiny_encoder, tok, all_pieces):
+    from transformers import AutoModelForTokenClassification
+
+    rng = np.random.default_rng(0)
+    vocab = ["the", "film", "good", "plot", "awful", "xqzw", "said", "."]
+    sentences = [[vocab[i] for i in rng.integers(0, len(vocab), int(rng.integers(20, 60)))] for _ in range(6)]
+    ad = adapter(label_all_pieces=all_pieces, stride=8)
+    ad.labels = ["O", "B-X", "I-X", "E-X", "S-X"]
+    model = AutoModelForTokenClassification.from_pretrained(tiny_encoder, num_labels=5).eval()
+    # A model whose scores depend on the token only (no context) gives the same scores in any
+    # window: zero every attention output so the position/context paths vanish.
+    import torch
+
+    with torch.no_grad():
+        for layer in model.bert.encoder.layer:
+            layer.attention.output.dense.weight.zero_()
+            layer.attention.output.dense.bias.zero_()
+        model.bert.embeddings.position_embeddings.weight.zero_()
+    whole = ad.predict(model, tok, sentences, max_length=512)
+    windowed = ad.predict(model, tok, sentences, max_length=16)
+    assert [w["tags"] for w in whole] == [w["tags"] for w in windowed]
+    assert any(len(s) > 14 for s in sentences)
+
+
+def test_raw_text_spans_with_offsets():
+    assert split_words("Hi, 张三 lives") == [("Hi", 0, 2), (",", 2, 3), ("张", 4, 5), ("三", 5, 6), ("lives", 7, 12)]
