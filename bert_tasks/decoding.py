@@ -8,8 +8,8 @@ per-token log-probabilities; the path maximises their sum under the rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 

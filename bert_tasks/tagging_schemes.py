@@ -16,7 +16,7 @@ A span is ``(type, start, end)`` with ``end`` exclusive.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 SCHEMES = ("iob1", "iob2", "iobes", "bmes", "bilou")
 Span = tuple[str, int, int]

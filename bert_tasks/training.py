@@ -69,6 +69,17 @@ def _trainer_class():
                 # Adapters' losses are per-batch means: let Trainer divide by the accumulation steps.
                 self.loss_is_scaled_for_ga = False
 
+        def predict(self, test_dataset, *args: Any, **kwargs: Any):
+            # Adapters that map features back to rows (tagging windows) need to know the split.
+            if self.job is not None:
+                split = next((s for s, ds in self.job.features.items() if ds is test_dataset), None)
+                self.job.adapter.eval_split = split
+            try:
+                return super().predict(test_dataset, *args, **kwargs)
+            finally:
+                if self.job is not None:
+                    self.job.adapter.eval_split = "validation"
+
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size <= 1:
                 return torch.utils.data.SequentialSampler(eval_dataset)

@@ -69,6 +69,7 @@ class TaskAdapter:
 
     def __init__(self, options: Any):
         self.options = options
+        self.eval_split: str | None = "validation"  # the split compute_metrics is scoring
 
     # -- data ---------------------------------------------------------------
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:

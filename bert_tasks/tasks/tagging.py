@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..decoding import argmax, viterbi
 from ..errors import UserError
 from ..rundir import write_text
 from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, to_spans
-from ..decoding import argmax, viterbi
 from .base import TaskAdapter, TaskOptions, register_task
 
 log = logging.getLogger("bert_tasks")
@@ -344,8 +344,14 @@ class Tagging(TaskAdapter):
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
-        rows = self.rows["validation"]
-        pred = self.predict_tags(logits, self.features["validation"], rows["tokens"])
+        split = self.eval_split
+        if split not in self.features or len(self.features[split]) != len(logits):
+            raise ValueError(
+                "tagging compute_metrics scores windows of a known split only: call trainer.predict("
+                "trainer.job.features[<split>]) or trainer.evaluate()"
+            )
+        rows = self.rows[split]
+        pred = self.predict_tags(logits, self.features[split], rows["tokens"])
         return self._metrics(rows["tags"], pred)
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
@@ -372,7 +378,7 @@ class Tagging(TaskAdapter):
 
     # -- prediction ---------------------------------------------------------
     @classmethod
-    def from_run(cls, options: TaggingOptions, model: Any, run_dir: str) -> "Tagging":
+    def from_run(cls, options: TaggingOptions, model: Any, run_dir: str) -> Tagging:
         adapter = cls(options)
         adapter.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         return adapter

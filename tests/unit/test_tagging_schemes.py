@@ -5,9 +5,13 @@ import pytest
 
 from bert_tasks.decoding import viterbi
 from bert_tasks.tagging_schemes import (
-    convert, detect_scheme, from_spans, label_set, split_tag, to_spans,
+    convert,
+    detect_scheme,
+    from_spans,
+    label_set,
+    split_tag,
+    to_spans,
 )
-
 from conftest import SHARED
 
 

@@ -1,0 +1,92 @@
+"""End to end: the tagging recipes through the real CLI with tiny random BERTs."""
+
+import json
+import random
+
+import pytest
+
+from conftest import SAMPLES, run_cli
+
+
+def synthetic_conll(path, n, seed):
+    rng = random.Random(seed)
+    people, places = ["alice", "bob", "carol"], ["paris", "rome", "new york"]
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for _ in range(n):
+        words = []
+        for _ in range(rng.randint(3, 8)):
+            r = rng.random()
+            if r < 0.2:
+                words.append((rng.choice(people), "PER"))
+            elif r < 0.35:
+                words.append((rng.choice(places), "LOC"))
+            else:
+                words.append((rng.choice(["the", "met", "in", "went", "to", "film"]), None))
+        prev = None
+        for phrase, kind in words:
+            for j, w in enumerate(phrase.split()):
+                tag = "O" if kind is None else (f"B-{kind}" if j == 0 else f"I-{kind}")
+                lines.append(f"{w} NN O {tag}")
+            prev = kind  # noqa: F841
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def conll_run(tiny_encoder, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ner")
+    synthetic_conll(tmp / "train.txt", 300, 0)
+    synthetic_conll(tmp / "dev.txt", 60, 1)
+    out = tmp / "run"
+    proc = run_cli(
+        "conll2003", f"encoder={tiny_encoder}", f"train.output_dir={out}",
+        f"data.train={tmp / 'train.txt'}", f"data.validation={tmp / 'dev.txt'}", f"data.test={tmp / 'dev.txt'}",
+        "train.num_train_epochs=8", "train.learning_rate=3e-3", "train.per_device_train_batch_size=16",
+        "train.logging_steps=5",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_tagging_learns_and_writes_run(conll_run):
+    out = conll_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]
+    for key in ("precision", "recall", "f1", "token_accuracy", "argmax_f1"):
+        assert 0.0 <= test[key] <= 1.0
+    assert test["f1"] > 0.9, test
+    assert test["invalid_sequences"] == 0
+    assert set(test["per_type"]) == {"PER", "LOC"}
+    losses = [h["loss"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0] / 3
+    lines = (out / "predictions_test.conll").read_text().splitlines()
+    assert lines[0].count(" ") == 2  # token gold predicted
+
+
+def test_tagging_predictor_spans_and_pipeline(conll_run):
+    from transformers import pipeline
+
+    from bert_tasks import Predictor
+
+    text = "alice went to new york"
+    got = Predictor.from_run(conll_run).predict([text, ["bob", "met", "carol"]])
+    ents = [(e["type"], e["text"], e["start"], e["end"]) for e in got[0]["entities"]]
+    assert ents == [("PER", "alice", 0, 5), ("LOC", "new york", 14, 22)]
+    assert [e["text"] for e in got[1]["entities"]] == ["bob", "carol"]
+    tagger = pipeline("token-classification", model=str(conll_run))
+    assert [t["entity"] for t in tagger("alice went to rome")][0] in ("S-PER", "B-PER")
+
+
+def test_resume_chinese_character_tagging(tmp_path):
+    from bert_tasks.encoder import build_tiny_bert
+
+    texts = [p.read_text(encoding="utf-8") for p in (SAMPLES / "resume_ner").glob("*.bmes")]
+    encoder = build_tiny_bert(tmp_path / "zh_bert", texts, lowercase=False)
+    out = tmp_path / "run"
+    proc = run_cli("resume_ner", f"encoder={encoder}", f"train.output_dir={out}", "train.num_train_epochs=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["invalid_sequences"] == 0
+    assert "scheme detected in train: bmes" in proc.stderr
+    line = (out / "predictions_test.conll").read_text(encoding="utf-8").splitlines()[0]
+    assert len(line.split()[0]) == 1  # one character per token
