@@ -7,6 +7,8 @@
 SST-2: full train (67,349), one epoch, no checkpoint selection; reported on the GLUE dev set.
 MRPC: full train with 408 pairs held out (seeded) for checkpoint selection; reported on the
 MRPC test file (1,725 pairs), which is never used for selection or tuning.
+CoNLL-2003: train for training, dev for checkpoint selection; test entity F1 (strict, micro), with
+the count of invalid predicted sequences and the HF-style argmax figures beside the constrained ones.
 GoEmotions (multi-label and multi-head): full train; dev for thresholds and checkpoint selection;
 reported on test, with the macro-F1 at a fixed 0.5 threshold beside the tuned (`auto`) one.
 Prints each figure with the run's wall time and training examples/s; skips cleanly when
@@ -40,6 +42,15 @@ TASKS = {
         ],
         "test",
         ["f1", "accuracy", "macro_f1", "mcc"],
+    ),
+    "conll2003": (
+        [
+            f"data.train={SHARED}/conll2003/train.txt",
+            f"data.validation={SHARED}/conll2003/dev.txt",
+            f"data.test={SHARED}/conll2003/test.txt",
+        ],
+        "test",
+        ["f1", "precision", "recall", "invalid_sequences", "argmax_f1", "argmax_invalid_sequences"],
     ),
     "goemotions": (
         [
@@ -91,7 +102,11 @@ def main(argv: list[str]) -> int:
         run_dir, metrics = train(recipe)
         wall = time.time() - start
         stats = json.loads((Path(run_dir) / "train_results.json").read_text())
-        figures = "  ".join(f"{k}={figure(metrics[split], k):.4f}" for k in keys if figure(metrics[split], k) is not None)
+        figures = "  ".join(
+            f"{k}={figure(metrics[split], k):.4f}" if isinstance(figure(metrics[split], k), float)
+            else f"{k}={figure(metrics[split], k)}"
+            for k in keys if figure(metrics[split], k) is not None
+        )
         row = (
             f"{name}: {split} {figures}  | wall {wall / 60:.1f} min, training {stats['train_runtime'] / 60:.1f} min, "
             f"{stats['train_samples_per_second']:.1f} train examples/s"

@@ -135,45 +135,40 @@ def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: 
 
     rows: dict[str, list] = {"tokens": [], "tags": [], "doc": [], "file": [], "line": []}
     for path in paths:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-        tabbed = "\t" in text
-        width = None
-        tokens, tags, start, doc = [], [], 0, 0
-
-        def flush() -> None:
-            if tokens:
-                rows["tokens"].append(list(tokens))
-                rows["tags"].append(list(tags))
-                rows["doc"].append(doc)
-                rows["file"].append(path)
-                rows["line"].append(start)
-                tokens.clear()
-                tags.clear()
-
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            cols = line.split("\t") if tabbed else line.split()
-            if cols[0] == "-DOCSTART-":
-                flush()
-                doc += 1
-                continue
-            width = width or len(cols)
-            if len(cols) != width or len(cols) < 2:
-                raise UserError(
-                    f"{path}:{number}: {len(cols)} column(s), expected {max(width, 2)} as on the file's first line: {line!r}"
-                )
-            if not tokens:
-                start = number
-            tokens.append(cols[token_column].strip())
-            tags.append(cols[tag_column].strip())
-        flush()
+        for tokens, tags, doc, line in _conll_sentences(path, token_column, tag_column):
+            for key, value in zip(rows, (tokens, tags, doc, path, line)):
+                rows[key].append(value)
     if not rows["tokens"]:
         raise UserError(f"{where}: no sentences in {', '.join(paths)}")
     return Dataset.from_dict(rows)
+
+
+def _conll_sentences(path: str, token_column: int, tag_column: int):
+    """Yield (tokens, tags, document index, first line) for each sentence of a CoNLL file."""
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    tabbed = "\t" in text
+    width, doc, start = None, 0, 0
+    tokens: list[str] = []
+    tags: list[str] = []
+    for number, raw in enumerate([*text.splitlines(), ""], start=1):  # a final blank line ends the last sentence
+        line = raw.rstrip("\r\n")
+        cols = (line.split("\t") if tabbed else line.split()) if line.strip() else []
+        if not cols or cols[0] == "-DOCSTART-":
+            if tokens:
+                yield tokens, tags, doc, start
+                tokens, tags = [], []
+            doc += bool(cols)
+            continue
+        width = width or len(cols)
+        if len(cols) != width or len(cols) < 2:
+            raise UserError(
+                f"{path}:{number}: {len(cols)} column(s), expected {max(width, 2)} as on the file's first line: {line!r}"
+            )
+        if not tokens:
+            start = number
+        tokens.append(cols[token_column].strip())
+        tags.append(cols[tag_column].strip())
 
 
 def read_hub(name: str, config: str | None, split: str, where: str):

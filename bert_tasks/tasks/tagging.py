@@ -290,7 +290,7 @@ class Tagging(TaskAdapter):
 
     def piece_words(self, features: Any, n_examples: int) -> list[list[int]]:
         """For each example, the word index of every piece (``label_all_pieces`` mode)."""
-        out: list[dict[int, int]] = [dict() for _ in range(n_examples)]
+        out: list[dict[int, int]] = [{} for _ in range(n_examples)]
         for ex, w_off, p_off, word_ids in zip(
             features["example"], features["word_offset"], features["piece_offset"], features["word_ids"]
         ):

@@ -91,3 +91,21 @@ def test_headerless_tsv_with_names(tmp_path):
     assert ds["text"] == ["I love it", "meh"] and ds["labels"] == ["0,17", "27"]
     plain = read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False))
     assert plain.column_names == ["column_1", "column_2", "column_3"]
+
+
+def test_conll_reader_and_column_errors(tmp_path):
+    from bert_tasks.recipe import DataConfig
+
+    path = tmp_path / "x.txt"
+    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n", encoding="utf-8")
+    ds = read_split(str(path), "train", DataConfig(format="auto"))  # -DOCSTART- is sniffed as conll
+    assert ds["tokens"] == [["EU", "rejects"], ["Peter"]]
+    assert ds["tags"] == [["B-ORG", "O"], ["B-PER"]]
+    assert ds["line"] == [3, 6]
+    chunks = read_split(str(path), "train", DataConfig(format="conll", tag_column=2))
+    assert chunks["tags"][0] == ["B-NP", "B-VP"]
+    path.write_text("EU NNP B-ORG\nrejects O\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"x.txt:2: 2 column\(s\), expected 3"):
+        read_split(str(path), "train", DataConfig(format="conll"))
+    (tmp_path / "zh.bmes").write_text("高\tB-NAME\n勇\tE-NAME\n", encoding="utf-8")
+    assert read_split(str(tmp_path / "zh.bmes"), "train")["tokens"] == [["高", "勇"]]
