@@ -94,6 +94,8 @@ def read_files(
     kind = kinds.pop()
     if kind == "conll":
         return read_conll(paths, where, token_column, tag_column)
+    if kind == "json" and all(is_squad(p) for p in paths):
+        return read_squad(paths, where)
     try:
         if kind == "json":
             return load_dataset("json", data_files=paths, split="train")
@@ -171,6 +173,57 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
         tags.append(cols[tag_column].strip())
 
 
+def is_squad(path: str) -> bool:
+    """A SQuAD-format JSON file: ``{"data": [{"paragraphs": [...]}, ...]}``."""
+    import json
+
+    with open(path, encoding="utf-8-sig") as f:
+        head = f.read(4096).lstrip()
+        if not head.startswith("{") or '"data"' not in head:
+            return False
+        f.seek(0)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError:  # JSON lines, not one document
+            return False
+    items = data.get("data") if isinstance(data, dict) else None
+    return bool(items) and isinstance(items[0], dict) and "paragraphs" in items[0]
+
+
+def read_squad(paths: list[str], where: str):
+    """SQuAD v1.1 / v2.0 JSON -> one row per question: id, title, question, context, answers.
+
+    ``answers`` is ``{"text": [...], "answer_start": [...]}`` (empty for unanswerable
+    questions, ``is_impossible: true`` in v2.0).
+    """
+    import json
+
+    from datasets import Dataset, Features, Sequence, Value
+
+    rows: dict[str, list] = {"id": [], "title": [], "question": [], "context": [], "answers": []}
+    for path in paths:
+        with open(path, encoding="utf-8-sig") as f:
+            data = json.load(f)
+        for article in data["data"]:
+            for p_index, para in enumerate(article.get("paragraphs", [])):
+                for q_index, qa in enumerate(para.get("qas", [])):
+                    answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                    rows["id"].append(str(qa.get("id", f"{article.get('title', '')}-{p_index}-{q_index}")))
+                    rows["title"].append(article.get("title", ""))
+                    rows["question"].append(qa["question"])
+                    rows["context"].append(para["context"])
+                    rows["answers"].append(
+                        {"text": [a["text"] for a in answers], "answer_start": [int(a["answer_start"]) for a in answers]}
+                    )
+    if not rows["id"]:
+        raise UserError(f"{where}: no questions in {', '.join(paths)}")
+    features = Features({
+        "id": Value("string"), "title": Value("string"), "question": Value("string"), "context": Value("string"),
+        "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int64"))},
+    })
+    return Dataset.from_dict(rows, features=features)
+
+
 def read_hub(name: str, config: str | None, split: str, where: str):
     """Load one split of a hub dataset (``name`` or ``name:split``)."""
     from datasets import load_dataset
@@ -231,9 +284,37 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         size = hold if isinstance(hold, int) else round(hold * n)
         if not 0 < size < n:
             raise UserError(f"data.validation_from_train={hold}: must leave rows in train ({n} rows)")
-        parts = splits["train"].train_test_split(test_size=size, seed=seed, shuffle=True)
-        splits["train"], splits["validation"] = parts["train"], parts["test"]
-        sources["validation"] = f"{size} rows held out of {sources['train']} (seed {seed})"
+        train = splits["train"]
+        if data.validation_group:
+            # Whole groups (e.g. the questions of one article) go to one side only.
+            if data.validation_group not in train.column_names:
+                raise UserError(
+                    f"data.validation_group: no column '{data.validation_group}' in train; columns are {train.column_names}"
+                )
+            import random
+
+            groups = train[data.validation_group]
+            order = sorted(set(groups), key=str)
+            random.Random(seed).shuffle(order)
+            chosen, count, sizes = set(), 0, {}
+            for g in groups:
+                sizes[g] = sizes.get(g, 0) + 1
+            for g in order:
+                if count >= size:
+                    break
+                chosen.add(g)
+                count += sizes[g]
+            held = [i for i, g in enumerate(groups) if g in chosen]
+            kept = [i for i, g in enumerate(groups) if g not in chosen]
+            if not kept:
+                raise UserError(f"data.validation_from_train={hold}: nothing left in train after holding out groups")
+            splits["train"], splits["validation"] = train.select(kept), train.select(held)
+            what = f"{len(held)} rows ({len(chosen)} {data.validation_group} groups)"
+        else:
+            parts = train.train_test_split(test_size=size, seed=seed, shuffle=True)
+            splits["train"], splits["validation"] = parts["train"], parts["test"]
+            what = f"{size} rows"
+        sources["validation"] = f"{what} held out of {sources['train']} (seed {seed})"
     if not splits:
         raise UserError("data: no split given; set data.train (and data.validation / data.test)")
     return splits, sources

@@ -87,6 +87,10 @@ class DataConfig:
         default=None,
         metadata={"help": "Hold out this many rows (int) or this fraction (float) of train as validation."},
     )
+    validation_group: str | None = field(
+        default=None,
+        metadata={"help": "Column whose values stay together in the validation_from_train hold-out (e.g. title)."},
+    )
     hub_config: str | None = field(default=None, metadata={"help": "Config name of a hub dataset."})
 
 

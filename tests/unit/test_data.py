@@ -109,3 +109,13 @@ def test_conll_reader_and_column_errors(tmp_path):
         read_split(str(path), "train", DataConfig(format="conll"))
     (tmp_path / "zh.bmes").write_text("高\tB-NAME\n勇\tE-NAME\n", encoding="utf-8")
     assert read_split(str(tmp_path / "zh.bmes"), "train")["tokens"] == [["高", "勇"]]
+
+
+def test_validation_held_out_by_group(tmp_path):
+    rows = "".join(f"q{i}\tart{i // 10}\n" for i in range(100))
+    (tmp_path / "t.tsv").write_text("text\ttitle\n" + rows, encoding="utf-8")
+    cfg = DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=0.2, validation_group="title")
+    splits, sources = load_splits(cfg, seed=3)
+    assert len(splits["validation"]) == 20
+    assert not set(splits["train"]["title"]) & set(splits["validation"]["title"])
+    assert "2 title groups" in sources["validation"]

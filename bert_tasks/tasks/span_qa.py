@@ -1,0 +1,320 @@
+"""Extractive span QA (BERT paper, section 4.2): ``[CLS] question [SEP] passage [SEP]``.
+
+A start vector and an end vector are scored against every token (the standard
+``AutoModelForQuestionAnswering`` head: a run is a plain HF QA model folder;
+transformers 5 removed ``pipeline("question-answering")``, so the toolkit's
+``Predictor`` answers raw questions); softmax over positions; the answer is the
+best valid span.
+
+* Passages longer than ``data.max_length`` are split into windows overlapping by
+  ``task.doc_stride`` tokens (HF's names); the offset mapping is kept.
+* Training labels are the answer's first and last token, or the ``[CLS]``
+  position when the answer is outside the window or there is none.
+* Post-processing: the ``n_best`` start and end positions of every window;
+  spans inside the passage, end >= start, at most ``max_answer_length`` tokens;
+  the best span over all windows of a question, cut from the passage by
+  character offsets. For data with unanswerable questions a null score per
+  question (the lowest ``[CLS]`` score over its windows) and a no-answer
+  threshold tuned on validation for best F1 (``null_threshold: auto``), saved
+  in ``qa_threshold.json`` and used by the predictor.
+* Data checks: an ``answer_start`` whose text does not match the passage is
+  moved to the occurrence of the answer text nearest to it; a question whose
+  answer text is nowhere in its passage is dropped, with a warning naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import UserError
+from ..metrics.squad import best_null_threshold, squad_metrics
+from ..rundir import write_json
+from .base import TaskAdapter, TaskOptions, register_task
+
+log = logging.getLogger("bert_tasks")
+THRESHOLD = "qa_threshold.json"
+
+
+@dataclass
+class SpanQAOptions(TaskOptions):
+    doc_stride: int = field(default=128, metadata={"help": "Tokens shared by consecutive windows of a passage."})
+    max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
+    n_best: int = field(default=20, metadata={"help": "Start/end candidates per window."})
+    null_threshold: float | Literal["auto"] | None = field(
+        default="auto",
+        metadata={"help": "No-answer margin: auto (tuned on validation when it has unanswerable questions), "
+                  "a float, or null (always answer)."},
+    )
+    model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
+
+
+@register_task
+class SpanQA(TaskAdapter):
+    """Start/end span extraction over windows of long passages."""
+
+    name = "span_qa"
+    Options = SpanQAOptions
+    column_roles = ("id", "question", "context", "answers")
+    default_metric = "f1"
+
+    def __init__(self, options: SpanQAOptions):
+        super().__init__(options)
+        self.rows: dict = {}
+        self.features: dict = {}
+        self.threshold: float | None = options.null_threshold if isinstance(options.null_threshold, float) else None
+
+    # -- data ---------------------------------------------------------------
+    def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
+        col = {r: (columns or {}).get(r, r) for r in self.column_roles}
+        out = {}
+        for split, ds in splits.items():
+            source = sources.get(split, "data")
+            needed = ["question", "context"] + (["answers"] if split != "test" else [])
+            missing = [col[r] for r in needed if col[r] not in ds.column_names]
+            if missing:
+                raise UserError(
+                    f"{split} split ({source}): span QA needs columns question, context and answers "
+                    f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}, "
+                    f"the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
+                )
+            if len(ds) == 0:
+                raise UserError(f"{split} split ({source}): the split is empty (0 rows)")
+            ids = [str(x) for x in ds[col["id"]]] if col["id"] in ds.column_names else [str(i) for i in range(len(ds))]
+            rows = {"id": ids, "question": ds[col["question"]], "context": ds[col["context"]]}
+            if col["answers"] in ds.column_names:
+                rows["answers"], keep = self._check_answers(ds[col["answers"]], rows["context"], ids, split, source)
+                rows = {k: [v[i] for i in keep] for k, v in rows.items()}
+            from datasets import Dataset
+
+            out[split] = Dataset.from_dict({**rows, "__index": list(range(len(rows["id"])))})
+        return out
+
+    @staticmethod
+    def _check_answers(answers: list, contexts: list, ids: list, split: str, source: str):
+        fixed, keep, moved, dropped = [None] * len(answers), [], 0, []
+        for i, (ans, ctx) in enumerate(zip(answers, contexts)):
+            texts, starts, ok = [], [], True
+            for text, start in zip(ans["text"], ans["answer_start"]):
+                if start >= 0 and ctx[start : start + len(text)] == text:
+                    texts.append(text)
+                    starts.append(start)
+                    continue
+                found = [j for j in range(len(ctx)) if ctx.startswith(text, j)] if text else []
+                if found:
+                    starts.append(min(found, key=lambda j: abs(j - start)))
+                    texts.append(text)
+                    moved += 1
+                else:
+                    ok = False
+            if ok or texts:  # keep the answers that were found
+                fixed[i] = {"text": texts, "answer_start": starts}
+                keep.append(i)
+            else:
+                dropped.append(ids[i])
+        if moved:
+            log.warning("%s split (%s): %d answer_start offsets did not match their text; moved to the nearest "
+                        "occurrence of the answer text", split, source, moved)
+        if dropped:
+            log.warning("%s split (%s): %d question(s) dropped, their answer text is not in the passage "
+                        "(first: id %s)", split, source, len(dropped), dropped[0])
+        return fixed, keep
+
+    def attach(self, rows: dict, features: dict) -> None:
+        self.rows, self.features = rows, features
+
+    # -- features -----------------------------------------------------------
+    def encode_fn(self, tokenizer: Any, max_length: int):
+        stride = self.options.doc_stride
+        pad_right = tokenizer.padding_side == "right"
+
+        def encode(batch: dict) -> dict:
+            questions = [q.lstrip() for q in batch["question"]]
+            enc = tokenizer(
+                questions if pad_right else batch["context"],
+                batch["context"] if pad_right else questions,
+                truncation="only_second" if pad_right else "only_first",
+                max_length=max_length,
+                stride=min(stride, max_length // 2),
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+            )
+            sample = enc.pop("overflow_to_sample_mapping")
+            starts, ends, examples, offsets = [], [], [], []
+            for f, offs in enumerate(enc["offset_mapping"]):
+                ex = sample[f]
+                seq = enc.sequence_ids(f)
+                ctx_id = 1 if pad_right else 0
+                offs = [o if seq[k] == ctx_id else None for k, o in enumerate(offs)]
+                offsets.append(offs)
+                examples.append(batch["__index"][ex])
+                s_tok = e_tok = 0
+                answers = batch["answers"][ex] if "answers" in batch else None
+                if answers and answers["text"]:
+                    a_start = answers["answer_start"][0]
+                    a_end = a_start + len(answers["text"][0])
+                    ctx = [k for k, o in enumerate(offs) if o is not None]
+                    if ctx and offs[ctx[0]][0] <= a_start and offs[ctx[-1]][1] >= a_end:
+                        s_tok = next(k for k in ctx if offs[k][1] > a_start)
+                        e_tok = next(k for k in reversed(ctx) if offs[k][0] < a_end)
+                starts.append(s_tok)
+                ends.append(e_tok)
+            enc["offset_mapping"] = offsets
+            enc["example"] = examples
+            enc["start_positions"] = starts
+            enc["end_positions"] = ends
+            return enc
+
+        return encode
+
+    # -- model --------------------------------------------------------------
+    def build_model(self, encoder_path: str, **load_kwargs: Any):
+        from transformers import AutoModelForQuestionAnswering
+
+        return AutoModelForQuestionAnswering.from_pretrained(encoder_path, **self.options.model_config, **load_kwargs)
+
+    @classmethod
+    def load_model(cls, run_dir: str) -> Any:
+        from transformers import AutoModelForQuestionAnswering
+
+        return AutoModelForQuestionAnswering.from_pretrained(run_dir, use_safetensors=True)
+
+    # -- post-processing ----------------------------------------------------
+    def best_spans(self, start_logits: np.ndarray, end_logits: np.ndarray, features: Any, contexts: list[str]):
+        """Per example: (answer text, span score, null score, n-best list, (char start, char end)).
+
+        ``start_logits``/``end_logits``: (features, positions), padded with any value past each row.
+        """
+        n_best, max_len = self.options.n_best, self.options.max_answer_length
+        best: list[dict] = [{"score": -np.inf, "text": "", "span": None, "null": np.inf, "cands": []} for _ in contexts]
+        for f, (ex, offsets) in enumerate(zip(features["example"], features["offset_mapping"])):
+            s_log, e_log = start_logits[f][: len(offsets)], end_logits[f][: len(offsets)]
+            entry = best[ex]
+            entry["null"] = min(entry["null"], float(s_log[0] + e_log[0]))
+            s_top = np.argsort(s_log)[::-1][:n_best]
+            e_top = np.argsort(e_log)[::-1][:n_best]
+            for s in s_top:
+                if offsets[s] is None:
+                    continue
+                for e in e_top:
+                    if offsets[e] is None or e < s or e - s + 1 > max_len:
+                        continue
+                    score = float(s_log[s] + e_log[e])
+                    c0, c1 = offsets[s][0], offsets[e][1]
+                    entry["cands"].append((score, c0, c1))
+                    if score > entry["score"]:
+                        entry.update(score=score, span=(c0, c1), text=contexts[ex][c0:c1])
+        for entry, ctx in zip(best, contexts):
+            seen, top = set(), []
+            for score, c0, c1 in sorted(entry.pop("cands"), reverse=True):
+                if (c0, c1) not in seen:
+                    seen.add((c0, c1))
+                    top.append({"text": ctx[c0:c1], "score": score, "start": c0, "end": c1})
+                if len(top) == n_best:
+                    break
+            entry["n_best"] = top
+        return best
+
+    def answers(self, best: list[dict], threshold: float | None) -> list[str]:
+        if threshold is None:
+            return [b["text"] for b in best]
+        return ["" if b["null"] - b["score"] > threshold else b["text"] for b in best]
+
+    def _logits(self, predictions: Any) -> tuple[np.ndarray, np.ndarray]:
+        start, end = predictions[0], predictions[1]
+        return np.asarray(start), np.asarray(end)
+
+    def _gold(self, rows: Any) -> list[list[str]]:
+        return [list(a["text"]) for a in rows["answers"]]
+
+    def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
+        split = self.eval_split
+        start, end = self._logits(eval_pred.predictions)
+        if split not in self.features or len(self.features[split]) != len(start):
+            raise ValueError("span_qa compute_metrics scores windows of a known split only: call "
+                             "trainer.predict(trainer.job.features[<split>]) or trainer.evaluate()")
+        rows = self.rows[split]
+        best = self.best_spans(start, end, self.features[split], rows["context"])
+        gold = self._gold(rows)
+        threshold = self.threshold
+        if self.options.null_threshold == "auto" and any(not g for g in gold):
+            threshold, _ = best_null_threshold([b["null"] - b["score"] for b in best], [b["text"] for b in best], gold)
+        return squad_metrics(self.answers(best, threshold), gold)
+
+    def calibrate(self, output: Any) -> None:
+        rows = self.rows["validation"]
+        gold = self._gold(rows)
+        if self.options.null_threshold != "auto" or all(gold):
+            return
+        start, end = self._logits(output.predictions)
+        best = self.best_spans(start, end, self.features["validation"], rows["context"])
+        self.threshold, f1 = best_null_threshold([b["null"] - b["score"] for b in best], [b["text"] for b in best], gold)
+        log.info("no-answer threshold tuned on validation: %.4f (F1 %.4f)", self.threshold, f1)
+
+    def save(self, run_dir: str) -> None:
+        write_json(Path(run_dir) / THRESHOLD, {"null_threshold": self.threshold})
+
+    def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
+        start, end = self._logits(output.predictions)
+        best = self.best_spans(start, end, self.features[split], rows["context"])
+        answers = self.answers(best, self.threshold)
+        write_json(Path(run_dir) / f"predictions_{split}.json", dict(zip(rows["id"], answers)))
+        write_json(Path(run_dir) / f"nbest_{split}.json", {i: b["n_best"] for i, b in zip(rows["id"], best)})
+        if "answers" not in rows.column_names:
+            return {}
+        metrics = squad_metrics(answers, self._gold(rows))
+        metrics["windows"] = len(self.features[split])
+        metrics["questions"] = len(rows)
+        return metrics
+
+    def summary(self) -> dict:
+        return {"windows": {s: len(f) for s, f in self.features.items()}, "doc_stride": self.options.doc_stride}
+
+    # -- prediction ---------------------------------------------------------
+    @classmethod
+    def from_run(cls, options: SpanQAOptions, model: Any, run_dir: str) -> SpanQA:
+        adapter = cls(options)
+        path = Path(run_dir) / THRESHOLD
+        if path.is_file():
+            adapter.threshold = json.loads(path.read_text(encoding="utf-8"))["null_threshold"]
+        return adapter
+
+    def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 384) -> list[dict]:
+        """Answer ``(question, passage)`` pairs of any length.
+
+        Returns per input ``answer`` ("" for no answer), ``score``, ``start``/``end``
+        (character offsets in the passage) and ``n_best``.
+        """
+        import torch
+        from datasets import Dataset
+
+        rows = Dataset.from_dict({"question": [q for q, _ in inputs], "context": [c for _, c in inputs],
+                                  "__index": list(range(len(inputs)))})
+        feats = rows.map(self.encode_fn(tokenizer, max_length), batched=True, remove_columns=rows.column_names)
+        model.eval()
+        starts, ends = [], []
+        with torch.inference_mode():
+            for i in range(0, len(feats), batch_size):
+                batch = feats[i : i + batch_size]
+                keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch]
+                enc = tokenizer.pad({k: batch[k] for k in keys}, return_tensors="pt").to(model.device)
+                out = model(**enc)
+                starts += list(out.start_logits.float().cpu().numpy())
+                ends += list(out.end_logits.float().cpu().numpy())
+        width = max((len(x) for x in starts), default=0)
+        s_arr = np.full((len(starts), width), -1e9, dtype=np.float32)
+        e_arr = np.full((len(ends), width), -1e9, dtype=np.float32)
+        for i, (s, e) in enumerate(zip(starts, ends)):
+            s_arr[i, : len(s)], e_arr[i, : len(e)] = s, e
+        best = self.best_spans(s_arr, e_arr, feats, [c for _, c in inputs])
+        answers = self.answers(best, self.threshold)
+        return [
+            {"answer": a, "score": b["score"], "start": b["span"][0] if a and b["span"] else None,
+             "end": b["span"][1] if a and b["span"] else None, "n_best": b["n_best"][:5]}
+            for a, b in zip(answers, best)
+        ]

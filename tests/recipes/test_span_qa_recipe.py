@@ -1,0 +1,51 @@
+"""End to end: the squad recipe through the real CLI with a tiny random BERT; Chinese QA too."""
+
+import json
+
+from conftest import SAMPLES, SHARED, run_cli
+
+
+def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
+    from transformers import AutoModelForQuestionAnswering
+
+    from bert_tasks import Predictor
+
+    out = tmp_path / "run"
+    proc = run_cli("squad", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.num_train_epochs=1",
+                   "data.max_length=128", "task.doc_stride=32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    for split in metrics.values():
+        assert 0.0 <= split["exact_match"] <= split["f1"] <= 1.0
+    assert metrics["test"]["windows"] > metrics["test"]["questions"] == 150  # long passages were windowed
+    preds = json.loads((out / "predictions_test.json").read_text())
+    nbest = json.loads((out / "nbest_test.json").read_text())
+    assert len(preds) == 150 and set(preds) == set(nbest)
+    sample = json.loads((SAMPLES / "squad" / "xquad_sample.json").read_text())
+    para = sample["data"][0]["paragraphs"][0]
+    qa = para["qas"][0]
+    got = Predictor.from_run(out).predict([(qa["question"], para["context"])])[0]
+    assert got["answer"] == preds[qa["id"]]
+    assert para["context"][got["start"]:got["end"]] == got["answer"]
+    # transformers 5 removed pipeline("question-answering"); the run is a plain QA model folder.
+    model = AutoModelForQuestionAnswering.from_pretrained(str(out))
+    assert model.config.architectures == ["BertForQuestionAnswering"]
+
+
+def test_chinese_qa_tiny_model(tmp_path):
+    import pytest
+
+    path = SHARED / "cmrc2018" / "cmrc2018_trial.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    from bert_tasks.encoder import build_tiny_bert
+
+    encoder = build_tiny_bert(tmp_path / "zh", [path.read_text(encoding="utf-8")], lowercase=False)
+    out = tmp_path / "run"
+    proc = run_cli("squad", f"encoder={encoder}", f"data.train={path}", "~data.test", "data.validation_group=id",
+                   f"train.output_dir={out}", "train.max_steps=20", "data.max_length=128", "task.doc_stride=32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["validation"]["f1"] <= 1.0
+    assert "dropped" in proc.stderr or "did not match" in proc.stderr  # CMRC has answer_start -1 rows

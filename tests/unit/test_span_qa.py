@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from bert_tasks.tasks.span_qa import SpanQA, SpanQAOptions
+
+
+def adapter(**kw):
+    return SpanQA(SpanQAOptions(name="span_qa", **kw))
+
+
+@pytest.fixture
+def tok(tiny_encoder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_encoder)
+
+
+def squad_rows(question, context, answer):
+    start = context.index(answer)
+    return Dataset.from_dict({"id": ["q1"], "question": [question], "context": [context],
+                              "answers": [{"text": [answer], "answer_start": [start]}]})
+
+
+def test_long_passage_answer_only_in_later_window(tok):
+    context = " ".join(["the film was good"] * 30) + " paris is the answer ."
+    ad = adapter(doc_stride=8)
+    rows = ad.prepare({"train": squad_rows("where ?", context, "paris")}, {})["train"]
+    feats = rows.map(ad.encode_fn(tok, 32), batched=True, remove_columns=rows.column_names)
+    assert len(feats) > 3
+    labelled = [(f["start_positions"], f["end_positions"]) for f in feats]
+    assert all(s == 0 and e == 0 for s, e in labelled[:-2])  # answer outside: [CLS]
+    s, e = labelled[-1]
+    assert s > 0 and tok.convert_ids_to_tokens(feats[-1]["input_ids"][s : e + 1]) == ["paris"]
+    # post-processing finds it from hand-built logits pointing there, across all windows
+    width = max(len(f["input_ids"]) for f in feats)
+    start = np.full((len(feats), width), -5.0)
+    end = np.full((len(feats), width), -5.0)
+    start[-1, s], end[-1, e] = 5.0, 5.0
+    best = ad.best_spans(start, end, feats, rows["context"])
+    assert best[0]["text"] == "paris"
+
+
+def test_spans_respect_max_length_and_order(tok):
+    context = "alpha beta gamma delta epsilon"
+    ad = adapter(max_answer_length=2)
+    rows = ad.prepare({"validation": squad_rows("q ?", context, "beta")}, {})["validation"]
+    feats = rows.map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows.column_names)
+    n = len(feats[0]["input_ids"])
+    offs = feats[0]["offset_mapping"]
+    ctx = [k for k, o in enumerate(offs) if o is not None]
+    start, end = np.zeros((1, n)), np.zeros((1, n))
+    start[0, ctx[0]] = 9.0  # alpha ... epsilon would be best but is too long
+    end[0, ctx[-1]] = 9.0
+    start[0, ctx[1]] = 4.0
+    end[0, ctx[2]] = 4.0
+    end[0, ctx[0]] = 3.0  # end before start would score 12: must be ignored
+    best = ad.best_spans(start, end, feats, rows["context"])
+    assert best[0]["text"] in ("beta gamma", "alpha")
+    assert best[0]["text"] == "beta gamma" or best[0]["score"] >= 12.0
+    spans = [(c["start"], c["end"]) for c in best[0]["n_best"]]
+    assert all(e > s for s, e in spans)
+
+
+def test_no_answer_threshold():
+    ad = adapter()
+    best = [{"text": "x", "score": 2.0, "null": 5.0}, {"text": "y", "score": 6.0, "null": 1.0}]
+    assert ad.answers(best, 1.0) == ["", "y"]
+    assert ad.answers(best, None) == ["x", "y"]
+
+
+def test_answer_start_recovery_and_drop(caplog):
+    ds = Dataset.from_dict({
+        "id": ["a", "b", "c"], "question": ["q", "q", "q"],
+        "context": ["paris and paris", "rome", "berlin"],
+        "answers": [{"text": ["paris"], "answer_start": [9]}, {"text": ["rome"], "answer_start": [3]},
+                    {"text": ["madrid"], "answer_start": [0]}],
+    })
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        out = adapter().prepare({"train": ds}, {"train": "t.json"})["train"]
+    assert out["id"] == ["a", "b"]
+    assert out["answers"][0]["answer_start"] == [10]  # nearest occurrence to the wrong offset 9
+    assert out["answers"][1]["answer_start"] == [0]
+    assert "2 answer_start offsets" in caplog.text and "dropped" in caplog.text and "id c" in caplog.text
