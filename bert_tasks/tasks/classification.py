@@ -60,6 +60,10 @@ class ClassificationOptions(SequenceOptions):
         default=None,
         metadata={"help": "Binary labels: the positive class for f1/precision/recall (default: the second label)."},
     )
+    swap_pairs: bool = field(
+        default=False,
+        metadata={"help": "Pairs: also train on every pair in swapped order (for symmetric relations, e.g. paraphrase)."},
+    )
 
 
 def _label_key(value: Any) -> str:
@@ -180,6 +184,14 @@ class Classification(TaskAdapter):
         for split, ds in out.items():
             if "label" in ds.column_names:
                 out[split] = self._map_labels(ds, split, sources.get(split, "data"))
+        if self.options.swap_pairs and "train" in out:
+            if not self.pair:
+                raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
+            from datasets import concatenate_datasets
+
+            train = out["train"]
+            swapped = train.rename_columns({"text": "text_pair", "text_pair": "text"}).select_columns(train.column_names)
+            out["train"] = concatenate_datasets([train, swapped])
         return out
 
     def _fix_label_set(self, splits: dict, sources: dict[str, str]) -> None:

@@ -121,3 +121,13 @@ def test_model_config_and_pooler_identity(tiny_encoder):
     kept.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})}, {})
     kept.build_model(tiny_encoder)
     assert kept.pooler_init == "identity"  # the tiny random BERT's pooler has a zero bias: untrained
+
+
+def test_swap_pairs_doubles_train_only():
+    ad = adapter(swap_pairs=True)
+    out = ad.prepare({"train": ds(text=["a", "b"], text_pair=["c", "d"], label=[0, 1]),
+                      "validation": ds(text=["e"], text_pair=["f"], label=[1])}, {})
+    assert out["train"]["text"] == ["a", "b", "c", "d"] and out["train"]["text_pair"] == ["c", "d", "a", "b"]
+    assert out["train"]["label"] == [0, 1, 0, 1] and len(out["validation"]) == 1
+    with pytest.raises(UserError, match="needs sentence pairs"):
+        adapter(swap_pairs=True).prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
