@@ -1,5 +1,7 @@
 """Command line: ``python -m bert_tasks.run <recipe name|path> [key=value ...] [flags]``.
 
+Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE [--output FILE]``.
+
 Flags: ``--list`` (shipped recipes), ``--print-config`` (resolved recipe, no
 training), ``--dry-run`` (load data and model, show the first encoded example),
 ``--debug`` (tracebacks). Bad input exits with status 2 and one short message.
@@ -56,15 +58,61 @@ def _print_dry_run(info: dict) -> None:
         print(f"  {key}: {value}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def _predict_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bert_tasks.run predict",
+        description="Predict with a finished run directory.",
+        epilog="Input: .jsonl/.json records (text/text_pair, tokens, or question/context), .csv/.tsv with a "
+        "header, or text with one input per line (tab-separated fields). Output: JSON lines.",
+    )
+    p.add_argument("run_dir", help="a run directory written by training")
+    p.add_argument("--input", required=True, help="input file")
+    p.add_argument("--output", help="output path (default: <input>.predictions.jsonl next to the input)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _guarded(debug: bool, work) -> int:
+    """Run ``work()``; bad input -> status 2 and one line, other failures -> 1 (tracebacks with --debug)."""
     try:
+        return work()
+    except UserError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv[:1] == ["predict"]:
+        pargs = _predict_parser().parse_args(argv[1:])
+
+        def predict() -> int:
+            from .predict import predict_file
+
+            print(f"predictions: {predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size)}")
+            return 0
+
+        return _guarded(pargs.debug, predict)
+    args = _parser().parse_args(argv)
+
+    def work() -> int:
         from .recipe import list_recipes, load_recipe
 
         if args.list:
             for name, summary in list_recipes():
-                print(f"{name:16s} {summary}")
+                print(f"{name:22s} {summary}")
             return 0
         if not args.recipe:
             raise UserError("name a recipe (see --list), e.g. python -m bert_tasks.run sst2")
@@ -80,19 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir, metrics = training.train(recipe)
         _print_metrics(run_dir, metrics)
         return 0
-    except UserError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if args.debug:
-            raise
-        print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
-        return 1
+
+    return _guarded(args.debug, work)
 
 
 if __name__ == "__main__":

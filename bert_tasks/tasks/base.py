@@ -133,6 +133,15 @@ class TaskAdapter:
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
         raise NotImplementedError
 
+    #: Fields of a raw input row, in order (a tab-separated text line fills them by position).
+    input_fields: ClassVar[tuple[str, ...]] = ("text", "text_pair")
+
+    def make_input(self, row: dict) -> Any:
+        """One raw input for :meth:`predict` from a row of an input file (default: text or (text, text_pair))."""
+        if "text" not in row:
+            raise UserError(f"an input row needs a 'text' field: {row}")
+        return (row["text"], row["text_pair"]) if row.get("text_pair") is not None else row["text"]
+
 
 def sequence_logits(
     model: Any, tokenizer: Any, texts: list[str], pairs: list[str] | None, batch_size: int, max_length: int

@@ -284,6 +284,13 @@ class SpanQA(TaskAdapter):
             adapter.threshold = json.loads(path.read_text(encoding="utf-8"))["null_threshold"]
         return adapter
 
+    input_fields = ("question", "context")
+
+    def make_input(self, row: dict) -> Any:
+        if "question" not in row or "context" not in row:
+            raise UserError(f"an input row needs 'question' and 'context': {row}")
+        return (row["question"], row["context"])
+
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 384) -> list[dict]:
         """Answer ``(question, passage)`` pairs of any length.
 

@@ -383,6 +383,15 @@ class Tagging(TaskAdapter):
         adapter.labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
         return adapter
 
+    input_fields = ("text",)
+
+    def make_input(self, row: dict) -> Any:
+        if "tokens" in row:
+            return list(row["tokens"])
+        if "text" not in row:
+            raise UserError(f"an input row needs 'text' (raw text) or 'tokens' (a list): {row}")
+        return row["text"]
+
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 512) -> list[dict]:
         """Tag raw texts (``str``: entity spans with character offsets) or token lists.
 

@@ -130,3 +130,19 @@ def test_loss_falls_on_learnable_set(tiny_encoder, tmp_path):
     losses = [h["loss"] for h in history if "loss" in h]
     assert losses[0] > 0.6 and losses[-1] < 0.2, losses
     assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.95
+
+
+def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
+    from bert_tasks import Predictor
+
+    out, _ = sst2_run
+    texts = ["a gorgeous film", "dull and lifeless", "it is a film"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    proc = run_cli("predict", str(out), "--input", str(tmp_path / "in.txt"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_jsonl(tmp_path / "in.predictions.jsonl")
+    assert [r["text"] for r in rows] == texts
+    expected = Predictor.from_run(out).predict(texts)
+    assert [r["prediction"]["label"] for r in rows] == [p["label"] for p in expected]
+    bad = run_cli("predict", str(out), "--input", str(tmp_path / "missing.txt"))
+    assert bad.returncode == 2 and "file not found" in bad.stderr

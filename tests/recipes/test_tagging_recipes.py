@@ -90,3 +90,13 @@ def test_resume_chinese_character_tagging(tmp_path):
     assert "scheme detected in train: bmes" in proc.stderr
     line = (out / "predictions_test.conll").read_text(encoding="utf-8").splitlines()[0]
     assert len(line.split()[0]) == 1  # one character per token
+
+
+def test_tagging_predict_cli_jsonl(conll_run, tmp_path):
+    rows = [{"text": "alice went to rome"}, {"tokens": ["bob", "met", "carol"]}]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    proc = run_cli("predict", str(conll_run), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [e["text"] for e in got[0]["prediction"]["entities"]] == ["alice", "rome"]
+    assert got[1]["prediction"]["tags"][0] in ("S-PER", "B-PER")
