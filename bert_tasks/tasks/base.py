@@ -126,7 +126,7 @@ class TaskAdapter:
         raise NotImplementedError
 
     @classmethod
-    def from_run(cls, options: Any, model: Any) -> TaskAdapter:
+    def from_run(cls, options: Any, model: Any, run_dir: str) -> TaskAdapter:
         """Rebuild the adapter's state (labels, thresholds) from a finished run."""
         return cls(options)
 

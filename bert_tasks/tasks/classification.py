@@ -300,7 +300,7 @@ class Classification(TaskAdapter):
         return AutoModelForSequenceClassification.from_pretrained(run_dir, use_safetensors=True)
 
     @classmethod
-    def from_run(cls, options: ClassificationOptions, model: Any) -> Classification:
+    def from_run(cls, options: ClassificationOptions, model: Any, run_dir: str) -> Classification:
         adapter = cls(options)
         id2label = model.config.id2label
         names = [id2label[i] for i in range(len(id2label))]
