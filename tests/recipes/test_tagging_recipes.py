@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 
 import pytest
 
@@ -100,3 +101,22 @@ def test_tagging_predict_cli_jsonl(conll_run, tmp_path):
     got = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [e["text"] for e in got[0]["prediction"]["entities"]] == ["alice", "rome"]
     assert got[1]["prediction"]["tags"][0] in ("S-PER", "B-PER")
+
+
+def test_tagging_parity_with_pipeline(conll_run):
+    """pipeline("token-classification") and the predictor (argmax decoding) agree word by word."""
+    from transformers import pipeline
+
+    from bert_tasks import Predictor
+
+    predictor = Predictor.from_run(conll_run)
+    predictor.adapter.options.decode = "argmax"  # the pipeline has no constrained decoding
+    texts = ["alice went to new york", "the film met bob in rome", "carol carol paris"]
+    tagger = pipeline("token-classification", model=str(conll_run), aggregation_strategy="none")
+    for text, got in zip(texts, predictor.predict(texts)):
+        firsts = {}
+        for t in tagger(text):
+            firsts.setdefault(t["start"], t["entity"])  # the first piece of each word
+        starts = [m.start() for m in re.finditer(r"\S+", text)]
+        pipe = [firsts.get(s, "O") for s in starts]
+        assert got["tags"] == pipe, (text, got["tags"], pipe)
