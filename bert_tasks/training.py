@@ -88,6 +88,29 @@ def _trainer_class():
     return TaskTrainer
 
 
+def _stop_on_nonfinite_loss():
+    """A callback that stops training at the first NaN/inf logged loss (the run is then reported as failed)."""
+    import math
+
+    from transformers import TrainerCallback
+
+    class StopOnNonFiniteLoss(TrainerCallback):
+        def __init__(self):
+            self.bad_step: int | None = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            # Trainer's logging_nan_inf_filter (on by default) hides a NaN loss from the logs,
+            # but not the NaN gradient norm that comes with it.
+            values = [(logs or {}).get(k) for k in ("loss", "grad_norm", "eval_loss")]
+            bad = any(isinstance(v, (int, float)) and not math.isfinite(v) for v in values)
+            if bad and self.bad_step is None:
+                self.bad_step = state.global_step
+                control.should_training_stop = True
+                control.should_save = False
+
+    return StopOnNonFiniteLoss()
+
+
 def prepare_job(recipe: Recipe) -> Job:
     """Read, check and encode the data of ``recipe`` (no model yet)."""
     adapter = get_task(recipe.task.name)(recipe.task)
@@ -133,7 +156,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     job = prepare_job(recipe)
     set_seed(args.seed)  # the new head's initialisation depends on it
     model = load_with_hint(recipe.encoder, job.adapter.build_model)
-    return _trainer_class()(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=job.features.get("train"),
@@ -144,6 +167,8 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
         compute_loss_func=job.adapter.loss_function(),
         job=job,
     )
+    trainer.add_callback(_stop_on_nonfinite_loss())
+    return trainer
 
 
 def _resume_path(recipe: Recipe) -> str | bool | None:
@@ -204,6 +229,15 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     write_text(out / "recipe.yaml", recipe.to_yaml())
 
     result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
+    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "StopOnNonFiniteLoss")
+    if guard.bad_step is not None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        raise UserError(
+            f"the training loss became NaN/inf at step {guard.bad_step}; the run stopped without finishing. "
+            f"Last good checkpoint: {last or 'none'}. Lower train.learning_rate or check the data"
+        )
     trainer.save_model(str(out))
     trainer.save_state()
     write_json(out / "train_results.json", result.metrics)

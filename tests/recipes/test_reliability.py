@@ -1,0 +1,59 @@
+"""Determinism, kill-and-resume, and NaN stops, through the real CLI on a tiny BERT."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, run_cli
+
+COMMON = ["train.num_train_epochs=2", "train.per_device_train_batch_size=64", "train.eval_strategy=no",
+          "train.save_strategy=steps", "train.save_steps=20", "train.save_total_limit=10", "train.logging_steps=10"]
+
+
+def metrics(out):
+    return json.loads((out / "metrics.json").read_text())["validation"]
+
+
+def test_same_seed_same_metrics(tiny_encoder, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={tmp_path / name}", *COMMON)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(metrics(tmp_path / name))
+    assert runs[0]["accuracy"] == runs[1]["accuracy"]
+    assert runs[0]["loss"] == runs[1]["loss"]
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tiny_encoder, tmp_path):
+    full = tmp_path / "full"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={full}", *COMMON)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    killed = tmp_path / "killed"
+    args = [sys.executable, "-m", "bert_tasks.run", "sst2", f"encoder={tiny_encoder}", f"train.output_dir={killed}", *COMMON]
+    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(killed.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert list(killed.glob("checkpoint-*")), "no checkpoint before the kill"
+    assert not (killed / "DONE").exists() and not (killed / "metrics.json").exists()
+
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={killed}", *COMMON,
+                   "train.resume_from_checkpoint=auto")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (killed / "DONE").exists()
+    a, b = metrics(full), metrics(killed)
+    assert abs(a["loss"] - b["loss"]) < 1e-4 and a["accuracy"] == b["accuracy"]
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tiny_encoder, tmp_path):
+    out = tmp_path / "nan"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", *COMMON,
+                   "train.learning_rate=1e9", "train.logging_steps=1", "train.max_grad_norm=0")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "NaN/inf at step" in proc.stderr and "Last good checkpoint" in proc.stderr
+    assert not (out / "DONE").exists() and not (out / "metrics.json").exists()
