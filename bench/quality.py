@@ -9,6 +9,9 @@ MRPC: full train with 408 pairs held out (seeded) for checkpoint selection; repo
 MRPC test file (1,725 pairs), which is never used for selection or tuning.
 CoNLL-2003: train for training, dev for checkpoint selection; test entity F1 (strict, micro), with
 the count of invalid predicted sequences and the HF-style argmax figures beside the constrained ones.
+SQuAD: trained on SQuAD-Shifts New Wikipedia with a tenth of its articles held out for checkpoint
+choice; reported on XQuAD-en (SQuAD v1.1 dev questions), with the F1 of questions whose answer lies
+beyond the first window beside the F1 of the rest.
 GoEmotions (multi-label and multi-head): full train; dev for thresholds and checkpoint selection;
 reported on test, with the macro-F1 at a fixed 0.5 threshold beside the tuned (`auto`) one.
 Prints each figure with the run's wall time and training examples/s; skips cleanly when
@@ -51,6 +54,15 @@ TASKS = {
         ],
         "test",
         ["f1", "precision", "recall", "invalid_sequences", "argmax_f1", "argmax_invalid_sequences"],
+    ),
+    "squad": (
+        [
+            f"data.train={SHARED}/squad/new_wiki_v1.0.json",
+            f"data.test={SHARED}/squad/xquad.en.json",
+        ],
+        "test",
+        ["f1", "exact_match", "beyond_first_window_f1", "beyond_first_window_total", "in_first_window_f1",
+         "in_first_window_total"],
     ),
     "goemotions": (
         [

@@ -267,10 +267,35 @@ class SpanQA(TaskAdapter):
         write_json(Path(run_dir) / f"nbest_{split}.json", {i: b["n_best"] for i, b in zip(rows["id"], best)})
         if "answers" not in rows.column_names:
             return {}
-        metrics = squad_metrics(answers, self._gold(rows))
+        gold = self._gold(rows)
+        metrics = squad_metrics(answers, gold)
         metrics["windows"] = len(self.features[split])
         metrics["questions"] = len(rows)
+        # Questions whose answer lies beyond the first window vs the rest (long-passage handling).
+        beyond = self.beyond_first_window(rows, self.features[split])
+        for name, keep in (("beyond_first_window", beyond), ("in_first_window", [not b for b in beyond])):
+            idx = [i for i, k in enumerate(keep) if k and gold[i]]
+            part = squad_metrics([answers[i] for i in idx], [gold[i] for i in idx]) if idx else {}
+            metrics[f"{name}_f1"] = part.get("f1", 0.0)
+            metrics[f"{name}_exact_match"] = part.get("exact_match", 0.0)
+            metrics[f"{name}_total"] = len(idx)
         return metrics
+
+    @staticmethod
+    def beyond_first_window(rows: Any, features: Any) -> list[bool]:
+        """Whether each question's first gold answer ends after the passage text of its first window."""
+        first_end: dict[int, int] = {}
+        for ex, offsets in zip(features["example"], features["offset_mapping"]):
+            if ex not in first_end:
+                first_end[ex] = max((o[1] for o in offsets if o is not None), default=0)
+        out = []
+        for i, ans in enumerate(rows["answers"]):
+            if not ans["text"]:
+                out.append(False)
+                continue
+            end = ans["answer_start"][0] + len(ans["text"][0])
+            out.append(end > first_end.get(i, 0))
+        return out
 
     def summary(self) -> dict:
         return {"windows": {s: len(f) for s, f in self.features.items()}, "doc_stride": self.options.doc_stride}

@@ -82,3 +82,14 @@ def test_answer_start_recovery_and_drop(caplog):
     assert out["answers"][0]["answer_start"] == [10]  # nearest occurrence to the wrong offset 9
     assert out["answers"][1]["answer_start"] == [0]
     assert "2 answer_start offsets" in caplog.text and "dropped" in caplog.text and "id c" in caplog.text
+
+
+def test_beyond_first_window_flags(tok):
+    context = " ".join(["the film was good"] * 30) + " paris is the answer ."
+    ad = adapter(doc_stride=8)
+    ds = Dataset.from_dict({"id": ["a", "b"], "question": ["where ?", "what ?"], "context": [context, context],
+                            "answers": [{"text": ["paris"], "answer_start": [context.index("paris")]},
+                                        {"text": ["film"], "answer_start": [4]}]})
+    rows = ad.prepare({"test": ds}, {})["test"]
+    feats = rows.map(ad.encode_fn(tok, 32), batched=True, remove_columns=rows.column_names)
+    assert ad.beyond_first_window(rows, feats) == [True, False]
