@@ -41,12 +41,12 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).suffix.lower() in EXTENSIONS
 
 
-def check_utf8(path: str) -> None:
-    """Raise a :class:`UserError` naming the byte offset if ``path`` is not UTF-8."""
+def check_utf8(path: str) -> str:
+    """The text of ``path``; a :class:`UserError` naming the byte offset if it is not UTF-8."""
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
 
@@ -84,10 +84,13 @@ def read_files(
     """
     from datasets import load_dataset
 
+    rows = 0
     for p in paths:
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}")
-        check_utf8(p)
+        rows += sum(1 for line in check_utf8(p).splitlines() if line.strip())
+    if rows <= (1 if header else 0):
+        raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
     kinds = {file_format(p, fmt) for p in paths}
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")

@@ -306,6 +306,9 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     has_validation = data.validation is not None or bool(data.validation_from_train)
     for key, value in train_defaults(name, adapter, has_validation, train).items():
         train.setdefault(key, value)
+    if not has_validation and train.get("load_best_model_at_end"):
+        # Nothing to pick the best checkpoint on: the last one is the model.
+        train["load_best_model_at_end"] = False
     return Recipe(task=task, encoder=encoder, data=data, train=train, overwrite=overwrite, name=name)
 
 

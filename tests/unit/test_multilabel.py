@@ -60,9 +60,8 @@ def test_pos_weight_auto_and_thresholds(tmp_path):
     ad.save(str(tmp_path))
     assert json.loads((tmp_path / "thresholds.json").read_text()) == {"a": 0.3, "b": 0.6}
     bad = adapter(labels=["a", "b"], threshold=[0.3])
-    bad.prepare({"train": Dataset.from_dict({"text": ["x", "y"], "label": ["a", "b"]})}, {})
-    with pytest.raises(UserError, match="1 values for 2 labels"):
-        bad.fixed_thresholds()
+    with pytest.raises(UserError, match="1 values for 2 labels"):  # checked before any training
+        bad.prepare({"train": Dataset.from_dict({"text": ["x", "y"], "label": ["a", "b"]})}, {})
 
 
 def test_bias_starts_at_prior(tiny_encoder):
