@@ -132,6 +132,12 @@ def training_arguments(recipe: Recipe):
     from transformers import TrainingArguments
 
     kwargs = {k: v for k, v in recipe.train.items() if k != "resume_from_checkpoint"}
+    if "use_cpu" not in kwargs:
+        # transformers 5 sets up DDP on CPU (torchrun / accelerate launch, gloo) only with use_cpu=True;
+        # without it every process trains alone on all the data.
+        import torch
+
+        kwargs["use_cpu"] = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as e:
@@ -195,6 +201,8 @@ def evaluate_splits(trainer: Any, splits: Iterable[str] = ("validation", "test")
     job: Job = trainer.job
     out_dir = trainer.args.output_dir
     outputs = {s: trainer.predict(job.features[s], metric_key_prefix=s) for s in splits if s in job.features}
+    if not trainer.is_world_process_zero():  # under DDP every rank has the gathered outputs; one writes
+        return {}
     if "validation" in outputs:  # thresholds and the like are fitted on validation only
         job.adapter.calibrate(outputs["validation"])
     job.adapter.save(out_dir)
@@ -225,8 +233,10 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     _check_output_dir(recipe)
     trainer = build_trainer(recipe)
     out = Path(trainer.args.output_dir)
-    clear_finished(out)
-    write_text(out / "recipe.yaml", recipe.to_yaml())
+    main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory
+    if main:
+        clear_finished(out)
+        write_text(out / "recipe.yaml", recipe.to_yaml())
 
     result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
     guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "StopOnNonFiniteLoss")
@@ -240,13 +250,15 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
         )
     trainer.save_model(str(out))
     trainer.save_state()
-    write_json(out / "train_results.json", result.metrics)
-    metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
-    plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
+    if main:
+        write_json(out / "train_results.json", result.metrics)
+        metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
+        plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
 
     metrics = evaluate_splits(trainer)
-    write_json(out / "metrics.json", metrics)
-    mark_finished(out)
+    if main:
+        write_json(out / "metrics.json", metrics)
+        mark_finished(out)
     return str(out), metrics
 
 
