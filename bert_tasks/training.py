@@ -238,7 +238,14 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
         clear_finished(out)
         write_text(out / "recipe.yaml", recipe.to_yaml())
 
-    result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
+    try:
+        result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
+    except KeyboardInterrupt:
+        # Ctrl-C: keep the work done so far as a checkpoint that train.resume_from_checkpoint=auto picks up.
+        trainer._save_checkpoint(trainer.model, trial=None)
+        from transformers.trainer_utils import get_last_checkpoint
+
+        raise KeyboardInterrupt(f"checkpoint saved: {get_last_checkpoint(str(out))}") from None
     guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "StopOnNonFiniteLoss")
     if guard.bad_step is not None:
         from transformers.trainer_utils import get_last_checkpoint
@@ -251,6 +258,8 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     trainer.save_model(str(out))
     trainer.save_state()
     if main:
+        # The run folder holds no pickle: the resolved recipe replaces Trainer's training_args.bin.
+        (out / "training_args.bin").unlink(missing_ok=True)
         write_json(out / "train_results.json", result.metrics)
         metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
         plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)

@@ -57,3 +57,28 @@ def test_nan_loss_stops_with_step_and_checkpoint(tiny_encoder, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "NaN/inf at step" in proc.stderr and "Last good checkpoint" in proc.stderr
     assert not (out / "DONE").exists() and not (out / "metrics.json").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(tiny_encoder, tmp_path):
+    out = tmp_path / "interrupted"
+    args = [sys.executable, "-m", "bert_tasks.run", "sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}",
+            "train.num_train_epochs=50", "train.save_strategy=no", "train.eval_strategy=no", "train.logging_steps=5"]
+    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "recipe.yaml").exists():
+        time.sleep(0.2)
+    time.sleep(8)  # well into training
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 130, err[-2000:]
+    assert "checkpoint saved:" in err
+    checkpoints = list(out.glob("checkpoint-*/model.safetensors"))
+    assert checkpoints and not (out / "DONE").exists()
+
+
+def test_finished_run_holds_no_pickle(tiny_encoder, tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=2",
+                   "train.save_strategy=no", "train.eval_strategy=no")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not [p.name for p in out.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
