@@ -54,6 +54,11 @@ class TaggingOptions(TaskOptions):
     )
     decode: Literal["viterbi", "argmax"] = field(default="viterbi", metadata={"help": "Constrained or plain."})
     stride: int = field(default=16, metadata={"help": "Words shared by consecutive windows of a long sentence."})
+    context_words: int = field(
+        default=0,
+        metadata={"help": "Words of the neighbouring sentences of the same document (data with -DOCSTART-) added on "
+                  "each side as unlabelled extra input, as far as the window has room; 0 = off."},
+    )
     strip_position_digit: bool = field(
         default=False, metadata={"help": "Drop a trailing digit from each token (Weibo NER's 'char+position')."}
     )
@@ -149,9 +154,33 @@ class Tagging(TaskAdapter):
             self.labels = label_set(types, scheme)
         from datasets import Dataset
 
+        n = self.options.context_words
+        for split, rows in out.items():
+            docs = splits[split]["doc"] if "doc" in splits[split].column_names else None
+            if n and docs is not None:
+                rows["left"], rows["right"] = self._context(rows["tokens"], docs, n)
         # `__index` ties each window (feature) back to its sentence.
         return {split: Dataset.from_dict({**rows, "__index": list(range(len(rows["tokens"])))})
                 for split, rows in out.items()}
+
+    @staticmethod
+    def _context(sentences: list[list[str]], docs: list[int], n: int) -> tuple[list, list]:
+        """Up to ``n`` words before and after each sentence, from its own document only."""
+        left, right = [], []
+        for i in range(len(sentences)):
+            before: list[str] = []
+            j = i - 1
+            while j >= 0 and docs[j] == docs[i] and len(before) < n:
+                before = sentences[j] + before
+                j -= 1
+            after: list[str] = []
+            j = i + 1
+            while j < len(sentences) and docs[j] == docs[i] and len(after) < n:
+                after = after + sentences[j]
+                j += 1
+            left.append(before[-n:] if before else [])
+            right.append(after[:n])
+        return left, right
 
     def attach(self, rows: dict, features: dict) -> None:
         self.rows, self.features = rows, features
@@ -193,8 +222,12 @@ class Tagging(TaskAdapter):
                 ranges = self.windows(counts, budget) if counts else [(0, len(words))]
                 piece_start = np.cumsum([0] + counts).tolist() if counts else None
                 for start, end in ranges:
-                    enc = tokenizer(words[start:end], is_split_into_words=True, truncation=True, max_length=max_length)
-                    word_ids = [-1 if w is None else w for w in enc.word_ids()]
+                    before, after = self._fit_context(tokenizer, batch, ex, words, start, end, counts, pieces, budget)
+                    span = before + words[start:end] + after
+                    enc = tokenizer(span, is_split_into_words=True, truncation=True, max_length=max_length)
+                    # Context words (outside the sentence window) get -1, as special tokens do.
+                    word_ids = [w - len(before) if w is not None and len(before) <= w < len(before) + end - start
+                                else -1 for w in enc.word_ids()]
                     for key in ("input_ids", "attention_mask", "token_type_ids"):
                         out[key].append(enc[key] if key in enc else [0] * len(enc["input_ids"]))
                     out["example"].append(batch["__index"][ex])
@@ -223,6 +256,36 @@ class Tagging(TaskAdapter):
             return out
 
         return encode
+
+    @staticmethod
+    def _fit_context(tokenizer: Any, batch: dict, ex: int, words: list, start: int, end: int,
+                     counts: list | None, pieces: list, budget: int) -> tuple[list, list]:
+        """The document context words that fit beside window [start, end), nearest words first."""
+        if "left" not in batch:
+            return [], []
+        left, right = batch["left"][ex], batch["right"][ex]
+        if not left and not right:
+            return [], []
+        used = sum(counts[start:end]) if counts else len(pieces)
+        room = budget - used
+        if room <= 0:
+            return [], []
+        sizes = [len(p) or 1 for p in tokenizer(left + right, add_special_tokens=False)["input_ids"]]
+        left_sizes, right_sizes = sizes[: len(left)], sizes[len(left):]
+        before, after = 0, 0
+        while True:  # grow both sides alternately, one word at a time
+            grew = False
+            if before < len(left) and left_sizes[len(left) - 1 - before] <= room:
+                room -= left_sizes[len(left) - 1 - before]
+                before += 1
+                grew = True
+            if after < len(right) and right_sizes[after] <= room:
+                room -= right_sizes[after]
+                after += 1
+                grew = True
+            if not grew:
+                break
+        return (left[len(left) - before:] if before else []), right[:after]
 
     def collator(self, tokenizer: Any):
         from transformers import DataCollatorForTokenClassification

@@ -87,3 +87,19 @@ def test_windowing_gives_same_tags_as_one_window(tiny_encoder, tok, all_pieces):
 
 def test_raw_text_spans_with_offsets():
     assert split_words("Hi, 张三 lives") == [("Hi", 0, 2), (",", 2, 3), ("张", 4, 5), ("三", 5, 6), ("lives", 7, 12)]
+
+
+def test_document_context_is_unlabelled_extra_input(tok):
+    ad = adapter(context_words=5)
+    rows = {"tokens": [["alice", "went"], ["to", "paris"], ["bob", "film"]], "tags": [["B-PER", "O"], ["O", "B-LOC"], ["B-PER", "O"]],
+            "doc": [1, 1, 2]}
+    out = ad.prepare({"train": Dataset.from_dict(rows)}, {})["train"]
+    assert out["left"] == [[], ["alice", "went"], []] and out["right"] == [["to", "paris"], [], []]
+    feats = out.map(ad.encode_fn(tok, 64), batched=True, remove_columns=out.column_names)
+    pieces = tok.convert_ids_to_tokens(feats[1]["input_ids"])
+    assert pieces == ["[CLS]", "alice", "went", "to", "paris", "[SEP]"]
+    assert feats[1]["word_ids"] == [-1, -1, -1, 0, 1, -1]
+    labels = [ad.labels[i] if i >= 0 else None for i in feats[1]["labels"]]
+    assert labels == [None, None, None, "O", "S-LOC", None]
+    short = out.map(ad.encode_fn(tok, 4), batched=True, remove_columns=out.column_names)  # no room: no context
+    assert tok.convert_ids_to_tokens(short[1]["input_ids"]) == ["[CLS]", "to", "paris", "[SEP]"]
