@@ -80,15 +80,15 @@ TASKS = {
             f"data.test={SHARED}/goemotions/test.tsv",
         ],
         "test",
-        ["ekman.accuracy", "ekman.macro_f1", "sentiment.accuracy", "sentiment.macro_f1"],
+        ["ekman/accuracy", "ekman/macro_f1", "sentiment/accuracy", "sentiment/macro_f1"],
     ),
 }
 
 
 def figure(metrics: dict, key: str) -> float | None:
-    """``metrics['a.b']`` for nested keys (a head's metrics)."""
+    """``metrics[key]``, or ``metrics['a']['b']`` for ``'a/b'`` (a head's metrics)."""
     value = metrics
-    for part in key.split("."):
+    for part in key.split("/"):
         if not isinstance(value, dict) or part not in value:
             return None
         value = value[part]
