@@ -280,6 +280,8 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
             continue
         splits[split] = read_split(spec, split, data)
         sources[split] = ", ".join(_as_list(spec))
+        if len(splits[split]) == 0:  # e.g. a hub split or a JSON list with no rows
+            raise UserError(f"{split} split ({sources[split]}): the split is empty (0 rows)")
     if hold:
         if "train" not in splits:
             raise UserError("data.validation_from_train needs data.train")

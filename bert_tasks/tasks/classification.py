@@ -126,8 +126,6 @@ def select_columns(
     out = {}
     for split, ds in splits.items():
         where = f"{split} split ({sources.get(split, 'data')})"
-        if len(ds) == 0:
-            raise UserError(f"{where}: the split is empty (0 rows)")
         needed = roles + (label_roles if split != "test" else [])
         for role in needed:
             if col[role] not in ds.column_names:

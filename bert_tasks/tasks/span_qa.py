@@ -83,8 +83,6 @@ class SpanQA(TaskAdapter):
                     f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}, "
                     f"the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
                 )
-            if len(ds) == 0:
-                raise UserError(f"{split} split ({source}): the split is empty (0 rows)")
             ids = [str(x) for x in ds[col["id"]]] if col["id"] in ds.column_names else [str(i) for i in range(len(ds))]
             rows = {"id": ids, "question": ds[col["question"]], "context": ds[col["context"]]}
             if col["answers"] in ds.column_names:

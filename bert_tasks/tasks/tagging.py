@@ -102,8 +102,6 @@ class Tagging(TaskAdapter):
                     f"per row (CoNLL columns with data.format=conll, or JSON with '{col['tokens']}'/'{col['tags']}' "
                     f"lists); the data has columns {ds.column_names}"
                 )
-            if len(ds) == 0:
-                raise UserError(f"{split} split ({sources.get(split, 'data')}): the split is empty (0 rows)")
         train = splits.get("train")
         if self.source_scheme == "auto":
             if train is None:

@@ -63,8 +63,8 @@ def test_missing_column_lists_columns_and_mapping():
 def test_one_class_and_empty_split():
     with pytest.raises(UserError, match="only one class"):
         adapter().prepare({"train": ds(text=["a", "b"], label=[1, 1])}, {})
-    with pytest.raises(UserError, match="empty"):
-        adapter().prepare({"train": ds(text=[], label=[])}, {})
+    with pytest.raises(UserError, match="only one class"):
+        adapter().prepare({"train": ds(text=[], label=[])}, {})  # empty files are refused earlier, in data.py
 
 
 def test_unlabelled_test_split_allowed():

@@ -119,3 +119,11 @@ def test_validation_held_out_by_group(tmp_path):
     assert len(splits["validation"]) == 20
     assert not set(splits["train"]["title"]) & set(splits["validation"]["title"])
     assert "2 title groups" in sources["validation"]
+
+
+def test_empty_files_are_named(tmp_path):
+    (tmp_path / "e.tsv").write_text("text\tlabel\n", encoding="utf-8")
+    (tmp_path / "e.json").write_text("[]", encoding="utf-8")
+    for name in ("e.tsv", "e.json"):
+        with pytest.raises(UserError, match=rf"data.validation: the split is empty \(0 rows\) in .*{name}"):
+            read_split(str(tmp_path / name), "validation")
