@@ -84,17 +84,17 @@ def read_files(
     """
     from datasets import load_dataset
 
-    rows = 0
+    lines = 0
     for p in paths:
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}")
-        rows += sum(1 for line in check_utf8(p).splitlines() if line.strip())
-    if rows <= (1 if header else 0):
-        raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
+        lines += sum(1 for line in check_utf8(p).splitlines() if line.strip())
     kinds = {file_format(p, fmt) for p in paths}
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")
     kind = kinds.pop()
+    if lines <= (1 if header and kind in ("csv", "tsv") else 0):  # nothing, or a header alone
+        raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
     if kind == "conll":
         return read_conll(paths, where, token_column, tag_column)
     if kind == "json" and all(is_squad(p) for p in paths):

@@ -123,7 +123,12 @@ def test_validation_held_out_by_group(tmp_path):
 
 def test_empty_files_are_named(tmp_path):
     (tmp_path / "e.tsv").write_text("text\tlabel\n", encoding="utf-8")
-    (tmp_path / "e.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "e.json").write_text("", encoding="utf-8")
     for name in ("e.tsv", "e.json"):
         with pytest.raises(UserError, match=rf"data.validation: the split is empty \(0 rows\) in .*{name}"):
             read_split(str(tmp_path / name), "validation")
+
+
+def test_one_line_json_is_not_empty(tmp_path):
+    (tmp_path / "one.json").write_text('[{"text": "a", "label": 1}]', encoding="utf-8")
+    assert len(read_split(str(tmp_path / "one.json"), "train")) == 1
