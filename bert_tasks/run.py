@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         return _guarded(pargs.debug, predict)
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # flags may stand anywhere among the overrides
 
     def work() -> int:
         from .recipe import list_recipes, load_recipe

@@ -25,7 +25,8 @@ def test_sst2_original_files_learn_with_embedded_encoder(tmp_path):
     proc = run_cli(
         "sst2", "encoder=embedded", f"train.output_dir={tmp_path}/run",
         f"data.train={SHARED}/sst2/train.tsv", f"data.validation={SHARED}/sst2/dev.tsv",
-        "train.max_steps=60", "train.eval_strategy=no", "train.save_strategy=no",
+        "train.max_steps=60", "train.per_device_train_batch_size=32", "train.learning_rate=1e-4",
+        "train.eval_strategy=no", "train.save_strategy=no",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
