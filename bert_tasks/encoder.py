@@ -54,11 +54,16 @@ def load_with_hint(name: str, load: Callable[[str], T]) -> T:
         ) from None
 
 
-def load_tokenizer(name: str):
+def load_tokenizer(name: str, trust_remote_code: bool = False):
     """The fast tokenizer of encoder ``name``."""
     from transformers import AutoTokenizer
 
-    return load_with_hint(name, lambda path: AutoTokenizer.from_pretrained(path))
+    return load_with_hint(name, lambda path: AutoTokenizer.from_pretrained(path, **remote_code(trust_remote_code)))
+
+
+def remote_code(trust: bool) -> dict:
+    """``from_pretrained`` keywords: ``trust_remote_code`` is only ever passed when a recipe turns it on."""
+    return {"trust_remote_code": True} if trust else {}
 
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -57,7 +57,7 @@ def load_yaml(text: str):
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-SECTIONS = ("task", "encoder", "data", "train", "overwrite")
+SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code")
 DataPath = str | list[str] | None
 
 
@@ -103,6 +103,7 @@ class Recipe:
     data: DataConfig
     train: dict
     overwrite: bool = False
+    trust_remote_code: bool = False  # passed to from_pretrained for the encoder; off unless the recipe says so
     name: str = "recipe"
     source: str | None = None
 
@@ -114,6 +115,7 @@ class Recipe:
             "data": dataclasses.asdict(self.data),
             "train": dict(self.train),
             "overwrite": self.overwrite,
+            "trust_remote_code": self.trust_remote_code,
         }
 
     def to_yaml(self) -> str:
@@ -302,6 +304,7 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
         if role not in roles:
             raise unknown_key_error(where, f"data.columns.{role}", str(role), roles)
     overwrite = check_value(where, "overwrite", raw.get("overwrite", False), bool)
+    trust_remote_code = check_value(where, "trust_remote_code", raw.get("trust_remote_code", False), bool)
     train = _check_train(raw.get("train"), where)
     has_validation = data.validation is not None or bool(data.validation_from_train)
     for key, value in train_defaults(name, adapter, has_validation, train).items():
@@ -309,7 +312,10 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     if not has_validation and train.get("load_best_model_at_end"):
         # Nothing to pick the best checkpoint on: the last one is the model.
         train["load_best_model_at_end"] = False
-    return Recipe(task=task, encoder=encoder, data=data, train=train, overwrite=overwrite, name=name)
+    return Recipe(
+        task=task, encoder=encoder, data=data, train=train, overwrite=overwrite,
+        trust_remote_code=trust_remote_code, name=name,
+    )
 
 
 def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterable[str] = ()) -> Recipe:

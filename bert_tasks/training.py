@@ -1,7 +1,7 @@
 """Assemble a ``transformers.Trainer`` from a recipe, run it, and fill the run directory.
 
 ``build_trainer(recipe)`` returns a real ``Trainer`` (a thin subclass that only
-keeps evaluation order, see :class:`TaskTrainer`); ``train(recipe)`` is what the
+keeps evaluation order and writes checkpoints without pickle, see :class:`TaskTrainer`); ``train(recipe)`` is what the
 CLI runs: build, train, save, evaluate every split, write the run directory.
 
 Run directory (``train.output_dir``):
@@ -13,6 +13,7 @@ Run directory (``train.output_dir``):
 ``train_results.json``     runtime, examples/s, final training loss
 ``predictions_<split>``    one row per input (``.jsonl``)
 ``*.png``                  training curves, per-split plots of the task
+``checkpoint-<step>/``     model + optimizer/scheduler/RNG state as safetensors
 ``DONE``                   written last: the run finished
 =========================  ==================================================
 """
@@ -27,14 +28,19 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
+from .checkpoint_state import load_state, save_state
 from .data import load_splits
-from .encoder import load_tokenizer, load_with_hint
+from .encoder import load_tokenizer, load_with_hint, remote_code
 from .errors import UserError
 from .recipe import Recipe, load_recipe
 from .rundir import clear_finished, is_finished, mark_finished, write_json, write_text
 from .tasks import get_task
 
 log = logging.getLogger("bert_tasks")
+
+OPTIMIZER_STATE = "optimizer.safetensors"
+SCHEDULER_STATE = "scheduler.safetensors"
+SCALER_STATE = "scaler.safetensors"
 
 
 @dataclass
@@ -85,6 +91,77 @@ def _trainer_class():
                 return torch.utils.data.SequentialSampler(eval_dataset)
             return None  # accelerate shards in order and gathers in order
 
+        # -- checkpoints without pickle: safetensors state files (see checkpoint_state.py) --
+        def _engine_saves_state(self) -> bool:
+            return bool(self.is_deepspeed_enabled or self.is_fsdp_enabled)
+
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            super()._save(output_dir, state_dict)
+            # training_args.bin is a pickle of TrainingArguments; recipe.yaml records them instead.
+            Path(output_dir or self.args.output_dir, "training_args.bin").unlink(missing_ok=True)
+
+        def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+            if self._engine_saves_state():
+                return super()._save_optimizer_and_scheduler(output_dir)
+            if self.args.should_save:
+                save_state(self.optimizer.state_dict(), Path(output_dir, OPTIMIZER_STATE))
+                save_state(self.lr_scheduler.state_dict(), Path(output_dir, SCHEDULER_STATE))
+
+        def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+            if checkpoint is None or self._engine_saves_state():
+                return super()._load_optimizer_and_scheduler(checkpoint)
+            opt, sched = Path(checkpoint, OPTIMIZER_STATE), Path(checkpoint, SCHEDULER_STATE)
+            if opt.is_file() and sched.is_file():
+                self.optimizer.load_state_dict(load_state(opt, device=self.args.device))
+                self.lr_scheduler.load_state_dict(load_state(sched))
+            elif Path(checkpoint, "optimizer.pt").is_file():
+                raise UserError(
+                    f"{checkpoint}: the optimizer state is a pickle (optimizer.pt), which bert_tasks does not load; "
+                    "resume from a checkpoint written by bert_tasks, or start again with overwrite=true"
+                )
+
+        def _save_scaler(self, output_dir: str) -> None:
+            scaler = getattr(self.accelerator, "scaler", None)
+            if scaler is not None and self.args.should_save:
+                save_state(scaler.state_dict(), Path(output_dir, SCALER_STATE))
+
+        def _load_scaler(self, checkpoint: str | None) -> None:
+            scaler = getattr(self.accelerator, "scaler", None)
+            if checkpoint is not None and scaler is not None and Path(checkpoint, SCALER_STATE).is_file():
+                scaler.load_state_dict(load_state(Path(checkpoint, SCALER_STATE)))
+
+        def _rng_file(self, folder: str) -> Path:
+            rank = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
+            return Path(folder, f"rng_state{rank}.safetensors")
+
+        def _save_rng_state(self, output_dir: str) -> None:
+            import random
+
+            import numpy as np
+
+            state = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
+            if torch.cuda.is_available():
+                distributed = self.args.world_size > 1
+                state["cuda"] = torch.cuda.random.get_rng_state() if distributed else torch.cuda.random.get_rng_state_all()
+            save_state(state, self._rng_file(output_dir))
+
+        def _load_rng_state(self, checkpoint: str | None) -> None:
+            import random
+
+            import numpy as np
+
+            if checkpoint is None or not self._rng_file(checkpoint).is_file():
+                return
+            state = load_state(self._rng_file(checkpoint))
+            random.setstate(state["python"])
+            np.random.set_state(state["numpy"])
+            torch.random.set_rng_state(state["cpu"])
+            if "cuda" in state and torch.cuda.is_available():
+                if isinstance(state["cuda"], list):
+                    torch.cuda.random.set_rng_state_all(state["cuda"])
+                else:
+                    torch.cuda.random.set_rng_state(state["cuda"])
+
     return TaskTrainer
 
 
@@ -114,7 +191,7 @@ def _stop_on_nonfinite_loss():
 def prepare_job(recipe: Recipe) -> Job:
     """Read, check and encode the data of ``recipe`` (no model yet)."""
     adapter = get_task(recipe.task.name)(recipe.task)
-    tokenizer = load_tokenizer(recipe.encoder)
+    tokenizer = load_tokenizer(recipe.encoder, recipe.trust_remote_code)
     seed = int(recipe.train.get("data_seed") or recipe.train.get("seed", 42))
     raw, sources = load_splits(recipe.data, seed=seed)
     rows = adapter.prepare(raw, sources, recipe.data.columns)
@@ -161,7 +238,9 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     args = training_arguments(recipe)
     job = prepare_job(recipe)
     set_seed(args.seed)  # the new head's initialisation depends on it
-    model = load_with_hint(recipe.encoder, job.adapter.build_model)
+    model = load_with_hint(
+        recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
+    )
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -258,8 +337,6 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     trainer.save_model(str(out))
     trainer.save_state()
     if main:
-        # The run folder holds no pickle: the resolved recipe replaces Trainer's training_args.bin.
-        (out / "training_args.bin").unlink(missing_ok=True)
         write_json(out / "train_results.json", result.metrics)
         metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
         plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
@@ -283,7 +360,9 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
         recipe = load_recipe(recipe, overrides)
     training_arguments(recipe)
     job = prepare_job(recipe)
-    model = load_with_hint(recipe.encoder, job.adapter.build_model)
+    model = load_with_hint(
+        recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
+    )
     first_split = next(iter(job.features))
     first = job.features[first_split][0]
     example = {

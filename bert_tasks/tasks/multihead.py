@@ -155,7 +155,9 @@ class MultiHead(Classification):
 
         from ..heads import BertForMultiHeadClassification
 
-        config = AutoConfig.from_pretrained(encoder_path, **self.options.model_config)
+        config = AutoConfig.from_pretrained(
+            encoder_path, trust_remote_code=load_kwargs.pop("trust_remote_code", False), **self.options.model_config
+        )
         config.heads = self.head_labels
         config.head_weights = {n: s.weight for n, s in self.specs.items()}
         model = BertForMultiHeadClassification.from_pretrained(encoder_path, config=config, **load_kwargs)

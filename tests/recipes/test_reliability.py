@@ -76,9 +76,26 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(tiny_encoder, tmp_path):
     assert checkpoints and not (out / "DONE").exists()
 
 
-def test_finished_run_holds_no_pickle(tiny_encoder, tmp_path):
+def test_run_and_checkpoints_hold_no_pickle(tiny_encoder, tmp_path):
     out = tmp_path / "run"
-    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=2",
-                   "train.save_strategy=no", "train.eval_strategy=no")
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=4",
+                   "train.save_strategy=steps", "train.save_steps=2", "train.eval_strategy=no")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not [p.name for p in out.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert not [str(p) for p in files if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".pickle")]
+    checkpoint = out / "checkpoint-4"
+    for name in ("model.safetensors", "optimizer.safetensors", "scheduler.safetensors", "rng_state.safetensors"):
+        assert (checkpoint / name).is_file(), name
+
+
+def test_resume_refuses_a_pickled_optimizer_state(tiny_encoder, tmp_path):
+    out = tmp_path / "run"
+    common = [f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=4", "train.save_strategy=steps",
+              "train.save_steps=2", "train.eval_strategy=no"]
+    proc = run_cli("sst2", *common)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    checkpoint = out / "checkpoint-2"
+    (checkpoint / "optimizer.safetensors").rename(checkpoint / "optimizer.pt")
+    proc = run_cli("sst2", *common, "train.max_steps=6", f"train.resume_from_checkpoint={checkpoint}")
+    assert proc.returncode == 2
+    assert "optimizer.pt" in proc.stderr and "pickle" in proc.stderr and "Traceback" not in proc.stderr

@@ -144,3 +144,15 @@ def test_yaml_no_is_a_string_not_false(tmp_path):
     assert recipe.train["eval_strategy"] == "no" and recipe.train["save_strategy"] == "no"
     assert parse_override("a=false") == (["a"], False, False)
     assert parse_override("a=off") == (["a"], "off", False)
+
+
+def test_trust_remote_code_is_off_unless_the_recipe_sets_it():
+    from bert_tasks.encoder import remote_code
+
+    recipe = load_recipe("sst2")
+    assert recipe.trust_remote_code is False and recipe.to_dict()["trust_remote_code"] is False
+    assert remote_code(recipe.trust_remote_code) == {}  # never passed to from_pretrained when off
+    on = load_recipe("sst2", ["trust_remote_code=true"])
+    assert on.trust_remote_code is True and remote_code(True) == {"trust_remote_code": True}
+    with pytest.raises(UserError, match="trust_remote_code"):
+        load_recipe("sst2", ["trust_remote_code=maybe"])
