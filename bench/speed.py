@@ -13,8 +13,10 @@ tokens/s, effective MFU = 6 x non-embedding parameters x real tokens / training 
 (fp32, measured at the start of this invocation), peak RSS, dev accuracy after the pass; then the
 ratios of (3) to (1) and (2). Inference on the 872 dev + 1,821 test sentences: the toolkit's
 Predictor vs `transformers.pipeline("text-classification")` with its defaults, on the model (3) trained,
-labels compared one by one. Training time is the Trainer's `train_runtime` (it includes the evaluation
-and checkpoint the recipe's defaults do inside training; runs (1) and (2) save nothing).
+labels compared one by one; and the opt-in int8 predictor (`--int8`) vs the fp32 one. Training time is the Trainer's `train_runtime`, less the time of the dev evaluation the recipe's
+defaults run inside training (its checkpoint save stays in; runs (1) and (2) save nothing). Dev
+accuracy of (1) and (2) is scored in dev order (see child_hf: under group_by_length, transformers 5's
+`trainer.predict` returns reordered predictions; that figure is printed too).
 """
 
 from __future__ import annotations
@@ -110,7 +112,17 @@ def child_hf(name: str, work: Path, examples: int) -> dict:
         processing_class=tok,
     )
     out = trainer.train()
-    preds = trainer.predict(dev).predictions.argmax(-1)
+    # transformers 5 reuses the length-grouped sampler for evaluation under group_by_length, so
+    # trainer.predict(dev) comes back reordered (run (2) then scores ~0.50 against the gold order);
+    # score both HF runs with an evaluation-only Trainer, which keeps the order.
+    shuffled = trainer.predict(dev).predictions.argmax(-1)
+    scorer = Trainer(
+        model=trainer.model,
+        args=TrainingArguments(output_dir=str(work / name), report_to="none"),
+        data_collator=trainer.data_collator,
+        processing_class=tok,
+    )
+    preds = scorer.predict(dev).predictions.argmax(-1)
     return {
         "train_seconds": out.metrics["train_runtime"],
         "examples": len(train),
@@ -119,6 +131,7 @@ def child_hf(name: str, work: Path, examples: int) -> dict:
         "learning_rate": args.learning_rate,
         "non_embedding_parameters": non_embedding_parameters(model),
         "dev_accuracy": float(np.mean(preds == np.array(dev_labels))),
+        "dev_accuracy_trainer_predict": float(np.mean(shuffled == np.array(dev_labels))),
     }
 
 
@@ -141,8 +154,11 @@ def child_toolkit(work: Path, examples: int) -> dict:
     stats = json.loads((Path(run_dir) / "train_results.json").read_text())
     trainer = build_trainer("sst2", overrides)  # for the encoded train split and the recipe's batch
     train_ds = trainer.train_dataset
+    state = json.loads((Path(run_dir) / "trainer_state.json").read_text())
+    eval_seconds = sum(h.get("eval_runtime", 0.0) for h in state["log_history"])
     return {
-        "train_seconds": stats["train_runtime"],
+        "train_seconds": stats["train_runtime"] - eval_seconds,  # the recipe's dev evaluation is not training
+        "eval_seconds_excluded": eval_seconds,
         "examples": len(train_ds),
         "real_tokens": int(sum(len(ids) for ids in train_ds["input_ids"])),
         "batch_size": trainer.args.per_device_train_batch_size,
@@ -165,7 +181,7 @@ def child_inference(name: str, run_dir: str) -> dict:
     else:
         from bert_tasks import Predictor
 
-        predictor = Predictor.from_run(run_dir)
+        predictor = Predictor.from_run(run_dir, int8=name == "predictor-int8")
         predictor.predict(texts[:8])
         start = time.perf_counter()
         labels = [p["label"] for p in predictor.predict(texts)]
@@ -225,7 +241,8 @@ def main(argv: list[str]) -> int:
         print(
             f"{name:>11}: {r['examples_per_s']:7.1f} examples/s  {r['tokens_per_s']:8.0f} real tokens/s  "
             f"MFU {r['mfu']:.3f}  peak RSS {r['peak_rss_gib']:.2f} GiB  dev accuracy {r['dev_accuracy']:.4f}  "
-            f"(batch {r['batch_size']}, lr {r['learning_rate']:g}, {r['train_seconds']:.0f} s)",
+            f"(batch {r['batch_size']}, lr {r['learning_rate']:g}, {r['train_seconds']:.0f} s)"
+            + (f"; trainer.predict order: {r['dev_accuracy_trainer_predict']:.4f}" if "dev_accuracy_trainer_predict" in r else ""),
             flush=True,
         )
     ours = results["bert_tasks"]
@@ -236,13 +253,24 @@ def main(argv: list[str]) -> int:
                 f"dev accuracy {ours['dev_accuracy'] - results[name]['dev_accuracy']:+.4f}"
             )
 
-    inf = {n: spawn(["--child", n, "--run-dir", ours["run_dir"]]) for n in ("pipeline", "predictor")}
-    same = sum(a == b for a, b in zip(inf["pipeline"]["labels"], inf["predictor"]["labels"]))
+    inf = {n: spawn(["--child", n, "--run-dir", ours["run_dir"]]) for n in ("pipeline", "predictor", "predictor-int8")}
+    gold = read_tsv(SHARED / "sst2" / "dev.tsv", "sentence")[1]
+    names = ("negative", "positive")  # the sst2 recipe's label names for 0 and 1
     for n, r in inf.items():
-        print(f"inference {n:>9}: {r['sentences'] / r['seconds']:7.1f} sentences/s ({r['seconds']:.1f} s)")
+        dev_acc = sum(p == names[g] for p, g in zip(r["labels"], gold)) / len(gold)
+        print(
+            f"inference {n:>14}: {r['sentences'] / r['seconds']:7.1f} sentences/s ({r['seconds']:.1f} s), "
+            f"dev accuracy {dev_acc:.4f}, peak RSS {r['peak_rss_gib']:.2f} GiB"
+        )
+    same = sum(a == b for a, b in zip(inf["pipeline"]["labels"], inf["predictor"]["labels"]))
     print(
         f"predictor / pipeline: {inf['pipeline']['seconds'] / inf['predictor']['seconds']:.2f}x; "
         f"identical labels {same}/{inf['pipeline']['sentences']}"
+    )
+    same8 = sum(a == b for a, b in zip(inf["predictor"]["labels"], inf["predictor-int8"]["labels"]))
+    print(
+        f"int8 predictor / fp32 predictor: {inf['predictor']['seconds'] / inf['predictor-int8']['seconds']:.2f}x; "
+        f"identical labels {same8}/{inf['predictor']['sentences']}"
     )
     return 0
 

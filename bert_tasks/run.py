@@ -1,6 +1,6 @@
 """Command line: ``python -m bert_tasks.run <recipe name|path> [key=value ...] [flags]``.
 
-Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE [--output FILE]``.
+Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE [--output FILE] [--int8]``.
 
 Flags: ``--list`` (shipped recipes), ``--print-config`` (resolved recipe, no
 training), ``--dry-run`` (load data and model, show the first encoded example),
@@ -69,6 +69,7 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="input file")
     p.add_argument("--output", help="output path (default: <input>.predictions.jsonl next to the input)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, close to fp32)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         def predict() -> int:
             from .predict import predict_file
 
-            print(f"predictions: {predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size)}")
+            print(f"predictions: {predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size, pargs.int8)}")
             return 0
 
         return _guarded(pargs.debug, predict)

@@ -146,3 +146,28 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     assert [r["prediction"]["label"] for r in rows] == [p["label"] for p in expected]
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "missing.txt"))
     assert bad.returncode == 2 and "file not found" in bad.stderr
+
+
+def test_int8_predictor_is_close_to_fp32(sst2_run, tmp_path):
+    import torch
+
+    from bert_tasks import Predictor
+    from bert_tasks.predict import int8_parity
+
+    out, _ = sst2_run
+    rows = read_jsonl(out / "predictions_validation.jsonl")[:200]
+    texts = [r["text"] for r in rows]
+    predictor = Predictor.from_run(out, int8=True)
+    linears = [m for m in predictor.model.modules() if type(m) is torch.nn.Linear]
+    assert not linears, "every Linear should be quantised"
+    parity = int8_parity(out, texts)
+    assert parity["agreement"] >= 0.9, parity["agreement"]
+    fp32 = [p["probabilities"]["positive"] for p in parity["fp32"]]
+    int8 = [p["probabilities"]["positive"] for p in parity["int8"]]
+    assert max(abs(a - b) for a, b in zip(fp32, int8)) < 0.2
+    assert int8 != fp32  # really a different (quantised) computation
+
+    (tmp_path / "in.txt").write_text("\n".join(texts[:5]) + "\n", encoding="utf-8")
+    proc = run_cli("predict", str(out), "--input", str(tmp_path / "in.txt"), "--int8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(read_jsonl(tmp_path / "in.predictions.jsonl")) == 5
