@@ -3,6 +3,7 @@
     python bench/speed.py                    # 5,000 training examples of ../shared/data/sst2, encoder `embedded`
     python bench/speed.py --examples 8000    # more examples
     python bench/speed.py --skip-hf-padded   # leave out the slow run (1)
+    python bench/speed.py --inference-only --run-dir bench/out/speed/bert_tasks   # inference part only
 
 Training, on the same first N sentences of SST-2 train, the same encoder, one pass:
   (1) hf-padded   HF example style (run_glue): padding="max_length", max_length=128, default Trainer settings
@@ -206,7 +207,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workdir", default=str(HERE / "out" / "speed"))
     parser.add_argument("--skip-hf-padded", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", help="with --inference-only: the sst2 run directory to predict with")
+    parser.add_argument("--inference-only", action="store_true", help="skip training; time inference on --run-dir")
     args = parser.parse_args(argv)
     work = Path(args.workdir)
 
@@ -228,7 +230,13 @@ def main(argv: list[str]) -> int:
     import torch
 
     peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads); {args.examples} training examples")
+    what = f"inference with {args.run_dir}" if args.inference_only else f"{args.examples} training examples"
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads); {what}")
+    if args.inference_only:
+        if not args.run_dir:
+            parser.error("--inference-only needs --run-dir (an sst2 run directory)")
+        inference(args.run_dir)
+        return 0
     results = {}
     for name in RUNS:
         if name == "hf-padded" and args.skip_hf_padded:
@@ -253,7 +261,13 @@ def main(argv: list[str]) -> int:
                 f"dev accuracy {ours['dev_accuracy'] - results[name]['dev_accuracy']:+.4f}"
             )
 
-    inf = {n: spawn(["--child", n, "--run-dir", ours["run_dir"]]) for n in ("pipeline", "predictor", "predictor-int8")}
+    inference(ours["run_dir"])
+    return 0
+
+
+def inference(run_dir: str) -> None:
+    """Time pipeline, Predictor and int8 Predictor on SST-2 dev + test with the model in ``run_dir``."""
+    inf = {n: spawn(["--child", n, "--run-dir", run_dir]) for n in ("pipeline", "predictor", "predictor-int8")}
     gold = read_tsv(SHARED / "sst2" / "dev.tsv", "sentence")[1]
     names = ("negative", "positive")  # the sst2 recipe's label names for 0 and 1
     for n, r in inf.items():
@@ -272,7 +286,6 @@ def main(argv: list[str]) -> int:
         f"int8 predictor / fp32 predictor: {inf['predictor']['seconds'] / inf['predictor-int8']['seconds']:.2f}x; "
         f"identical labels {same8}/{inf['predictor']['sentences']}"
     )
-    return 0
 
 
 if __name__ == "__main__":

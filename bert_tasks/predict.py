@@ -71,11 +71,12 @@ def quantize_int8(model: Any) -> Any:
     import warnings
 
     import torch
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch marks the quantised tensor API as deprecated
-        return quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+        # Per-output-channel weight scales: closer to fp32 than one scale per matrix, and no slower here.
+        return quantize_dynamic(model.eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
 def int8_parity(run_dir: str | os.PathLike, inputs: list, batch_size: int = 64) -> dict:
