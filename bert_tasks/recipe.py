@@ -57,7 +57,7 @@ def load_yaml(text: str):
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code")
+SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code", "layer_lr_decay")
 DataPath = str | list[str] | None
 
 
@@ -104,6 +104,7 @@ class Recipe:
     train: dict
     overwrite: bool = False
     trust_remote_code: bool = False  # passed to from_pretrained for the encoder; off unless the recipe says so
+    layer_lr_decay: float | None = None  # see layer_lr.py; None: transformers' optimizer unchanged
     name: str = "recipe"
     source: str | None = None
 
@@ -116,6 +117,7 @@ class Recipe:
             "train": dict(self.train),
             "overwrite": self.overwrite,
             "trust_remote_code": self.trust_remote_code,
+            "layer_lr_decay": self.layer_lr_decay,
         }
 
     def to_yaml(self) -> str:
@@ -305,6 +307,11 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
             raise unknown_key_error(where, f"data.columns.{role}", str(role), roles)
     overwrite = check_value(where, "overwrite", raw.get("overwrite", False), bool)
     trust_remote_code = check_value(where, "trust_remote_code", raw.get("trust_remote_code", False), bool)
+    layer_lr_decay = raw.get("layer_lr_decay")
+    if layer_lr_decay is not None:
+        layer_lr_decay = check_value(where, "layer_lr_decay", layer_lr_decay, float)
+        if not 0 < layer_lr_decay <= 1:
+            raise UserError(f"{where}: layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     train = _check_train(raw.get("train"), where)
     has_validation = data.validation is not None or bool(data.validation_from_train)
     for key, value in train_defaults(name, adapter, has_validation, train).items():
@@ -314,7 +321,7 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
         train["load_best_model_at_end"] = False
     return Recipe(
         task=task, encoder=encoder, data=data, train=train, overwrite=overwrite,
-        trust_remote_code=trust_remote_code, name=name,
+        trust_remote_code=trust_remote_code, layer_lr_decay=layer_lr_decay, name=name,
     )
 
 

@@ -75,6 +75,20 @@ def _trainer_class():
                 # Adapters' losses are per-batch means: let Trainer divide by the accumulation steps.
                 self.loss_is_scaled_for_ga = False
 
+        def create_optimizer(self, model=None):
+            decay = self.job.recipe.layer_lr_decay if self.job is not None else None
+            if self.optimizer is None and decay is not None and decay != 1.0:
+                from .layer_lr import parameter_groups
+
+                target = self.model if model is None else model
+                cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, target)
+                groups = parameter_groups(
+                    target, decay, kwargs.pop("lr", self.args.learning_rate), self.args.weight_decay,
+                    self.get_decay_parameter_names(target),
+                )
+                self.optimizer = cls(groups, **kwargs)
+            return super().create_optimizer(model)
+
         def predict(self, test_dataset, *args: Any, **kwargs: Any):
             # Adapters that map features back to rows (tagging windows) need to know the split.
             if self.job is not None:

@@ -148,30 +148,36 @@ def sequence_logits(
 ):
     """Logits of a sequence-level model for raw texts (and pairs), in input order.
 
-    Inputs are sorted by length so each batch pads little; shape (n, outputs).
+    Everything is tokenised in one call, then batched by token count so each batch pads little;
+    a BERT encoder computes its last layer at ``[CLS]`` only (see :mod:`..cls_forward`).
+    Shape (n, outputs).
     """
     import numpy as np
     import torch
 
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+    from ..cls_forward import cls_only
+
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     out = None
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), cls_only(model):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            enc = tokenizer(
-                [texts[i] for i in idx],
-                [pairs[i] for i in idx] if pairs else None,
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(model.device)
-            logits = model(**enc).logits.float().cpu().numpy()
+            width = len(encoded["input_ids"][idx[-1]])
+            batch = {}
+            for k in keys:  # right padding: pad id for input_ids, 0 for segment ids and the mask
+                fill = (tokenizer.pad_token_id or 0) if k == "input_ids" else 0
+                rows = [encoded[k][i] + [fill] * (width - len(encoded[k][i])) for i in idx]
+                batch[k] = torch.tensor(rows, dtype=torch.long, device=model.device)
+            logits = model(**batch).logits.float().cpu().numpy()
             if out is None:
                 out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
             out[idx] = logits
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    return out
 
 
 def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
