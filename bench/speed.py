@@ -3,6 +3,7 @@
     python bench/speed.py                    # 5,000 training examples of ../shared/data/sst2, encoder `embedded`
     python bench/speed.py --examples 8000    # more examples
     python bench/speed.py --skip-hf-padded   # leave out the slow run (1)
+    python bench/speed.py --seeds 3          # every run with seeds 42, 43, 44: dev accuracy and speed averaged
     python bench/speed.py --inference-only --run-dir bench/out/speed/bert_tasks   # inference part only
 
 Training, on the same first N sentences of SST-2 train, the same encoder, one pass:
@@ -73,7 +74,7 @@ def non_embedding_parameters(model) -> int:
 # ---------------------------------------------------------------- children (one per process)
 
 
-def child_hf(name: str, work: Path, examples: int) -> dict:
+def child_hf(name: str, work: Path, examples: int, seed: int) -> dict:
     import numpy as np
     from datasets import Dataset
     from transformers import (
@@ -91,7 +92,7 @@ def child_hf(name: str, work: Path, examples: int) -> dict:
     texts, labels = read_tsv(SHARED / "sst2" / "train.tsv", "sentence")
     dev_texts, dev_labels = read_tsv(SHARED / "sst2" / "dev.tsv", "sentence")
     texts, labels = texts[:examples], labels[:examples]
-    set_seed(42)
+    set_seed(seed)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     padded = name == "hf-padded"
@@ -105,7 +106,7 @@ def child_hf(name: str, work: Path, examples: int) -> dict:
     dev = Dataset.from_dict({"sentence": dev_texts, "label": dev_labels}).map(encode, batched=True, remove_columns=["sentence"])
     extra = {} if padded else {"train_sampling_strategy": "group_by_length"}
     args = TrainingArguments(
-        output_dir=str(work / name), report_to="none", save_strategy="no", num_train_epochs=1, seed=42, **extra
+        output_dir=str(work / name), report_to="none", save_strategy="no", num_train_epochs=1, seed=seed, **extra
     )
     trainer = Trainer(
         model=model,
@@ -138,7 +139,7 @@ def child_hf(name: str, work: Path, examples: int) -> dict:
     }
 
 
-def child_toolkit(work: Path, examples: int) -> dict:
+def child_toolkit(work: Path, examples: int, seed: int) -> dict:
     from bert_tasks import build_trainer
     from bert_tasks.training import train as run_recipe
 
@@ -152,6 +153,7 @@ def child_toolkit(work: Path, examples: int) -> dict:
         "train.num_train_epochs=1",
         f"train.output_dir={work / 'bert_tasks'}",
         "overwrite=true",
+        f"train.seed={seed}",
     ]
     run_dir, metrics = run_recipe("sst2", overrides)
     stats = json.loads((Path(run_dir) / "train_results.json").read_text())
@@ -221,6 +223,9 @@ def spawn(args: list[str]) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=5000)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train each run with seeds 42, 43, ...; speed and dev accuracy are averaged over them")
+    parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=str(HERE / "out" / "speed"))
     parser.add_argument("--skip-hf-padded", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -232,9 +237,9 @@ def main(argv: list[str]) -> int:
 
     if args.child:  # one measurement, printed as the last line of JSON
         if args.child in ("hf-padded", "hf-dynamic"):
-            result = child_hf(args.child, work, args.examples)
+            result = child_hf(args.child, work, args.examples, args.seed)
         elif args.child == "bert_tasks":
-            result = child_toolkit(work, args.examples)
+            result = child_toolkit(work, args.examples, args.seed)
         else:
             result = child_inference(args.child, args.run_dir, args.passes)
         result["peak_rss_gib"] = peak_rss_gib()
@@ -256,17 +261,30 @@ def main(argv: list[str]) -> int:
         inference(args.run_dir, args.passes)
         return 0
     results = {}
+    seeds = [42 + i for i in range(args.seeds)]
     for name in RUNS:
         if name == "hf-padded" and args.skip_hf_padded:
             continue
-        r = spawn(["--child", name, "--examples", str(args.examples), "--workdir", str(work)])
+        per_seed = []
+        for seed in reversed(seeds):  # 42 last: its run directory is the one left for inference
+            argv_child = ["--child", name, "--examples", str(args.examples), "--workdir", str(work), "--seed", str(seed)]
+            per_seed.append(spawn(argv_child))
+        per_seed.reverse()
+        r = dict(per_seed[0])  # run_dir, batch size, ... of seed 42 (the recipe's own)
+        for key in ("train_seconds", "dev_accuracy", "peak_rss_gib"):
+            r[key] = sum(x[key] for x in per_seed) / len(per_seed)
+        r["peak_rss_gib"] = max(x["peak_rss_gib"] for x in per_seed)
+        r["dev_accuracies"] = [x["dev_accuracy"] for x in per_seed]
         r["examples_per_s"] = r["examples"] / r["train_seconds"]
         r["tokens_per_s"] = r["real_tokens"] / r["train_seconds"]
         r["mfu"] = 6 * r["non_embedding_parameters"] * r["tokens_per_s"] / (peak * 1e9)
         results[name] = r
+        accuracy = f"dev accuracy {r['dev_accuracy']:.4f}" + (
+            f" (mean of seeds {', '.join(f'{a:.4f}' for a in r['dev_accuracies'])})" if len(seeds) > 1 else ""
+        )
         print(
             f"{name:>11}: {r['examples_per_s']:7.1f} examples/s  {r['tokens_per_s']:8.0f} real tokens/s  "
-            f"MFU {r['mfu']:.3f}  peak RSS {r['peak_rss_gib']:.2f} GiB  dev accuracy {r['dev_accuracy']:.4f}  "
+            f"MFU {r['mfu']:.3f}  peak RSS {r['peak_rss_gib']:.2f} GiB  {accuracy}  "
             f"(batch {r['batch_size']}, lr {r['learning_rate']:g}, {r['train_seconds']:.0f} s)"
             + (f"; trainer.predict order: {r['dev_accuracy_trainer_predict']:.4f}" if "dev_accuracy_trainer_predict" in r else ""),
             flush=True,
