@@ -68,7 +68,7 @@ def _forward(bert: Any, input_ids=None, attention_mask=None, token_type_ids=None
             hidden = hidden[0]
     last = layers[-1]
     attn = last.attention.self
-    batch, length, _ = hidden.shape
+    batch = hidden.shape[0]
     heads, size = attn.num_attention_heads, attn.attention_head_size
 
     def split(x: torch.Tensor) -> torch.Tensor:  # (batch, n, heads*size) -> (batch, heads, n, size)
