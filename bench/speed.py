@@ -271,7 +271,7 @@ def main(argv: list[str]) -> int:
             per_seed.append(spawn(argv_child))
         per_seed.reverse()
         r = dict(per_seed[0])  # run_dir, batch size, ... of seed 42 (the recipe's own)
-        for key in ("train_seconds", "dev_accuracy", "peak_rss_gib"):
+        for key in ("train_seconds", "dev_accuracy"):
             r[key] = sum(x[key] for x in per_seed) / len(per_seed)
         r["peak_rss_gib"] = max(x["peak_rss_gib"] for x in per_seed)
         r["dev_accuracies"] = [x["dev_accuracy"] for x in per_seed]
@@ -303,8 +303,8 @@ def main(argv: list[str]) -> int:
 
 def inference(run_dir: str, passes: int) -> None:
     """Time pipeline, Predictor and int8 Predictor on SST-2 dev + test with the model in ``run_dir``."""
-    names = ("pipeline", "predictor", "predictor-int8")
-    inf = {n: spawn(["--child", n, "--run-dir", run_dir, "--passes", str(passes)]) for n in names}
+    runs = ("pipeline", "predictor", "predictor-int8")
+    inf = {n: spawn(["--child", n, "--run-dir", run_dir, "--passes", str(passes)]) for n in runs}
     gold = read_tsv(SHARED / "sst2" / "dev.tsv", "sentence")[1]
     names = ("negative", "positive")  # the sst2 recipe's label names for 0 and 1
     for n, r in inf.items():
