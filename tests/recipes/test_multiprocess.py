@@ -1,4 +1,8 @@
-"""Two processes (torchrun, gloo on CPU) match one process with the same global batch."""
+"""Two processes (torchrun, gloo on CPU) match one process with the same global batch.
+
+Both runs are kept on the CPU (no CUDA device visible), so the test means the same on a GPU machine:
+two ranks sharing one GPU is not a valid NCCL set-up, and CPU and GPU arithmetic would differ anyway.
+"""
 
 import json
 import os
@@ -19,7 +23,7 @@ COMMON = ["train.train_sampling_strategy=sequential", "train.num_train_epochs=1"
 def run(cmd, out, extra):
     proc = subprocess.run([*cmd, "sst2", f"encoder={out.parent / 'tiny'}", f"train.output_dir={out}", *COMMON, *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-3000:]
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     return [h["loss"] for h in history if "loss" in h], json.loads((out / "metrics.json").read_text())["validation"]
