@@ -9,7 +9,9 @@ best valid span.
 * Passages longer than ``data.max_length`` are split into windows overlapping by
   ``task.doc_stride`` tokens (HF's names); the offset mapping is kept.
 * Training labels are the answer's first and last token, or the ``[CLS]``
-  position when the answer is outside the window or there is none.
+  position when the answer is outside the window or there is none. With
+  ``train_answers: all`` a training question with several distinct gold spans
+  is trained on each of them (one row per span); the default uses the first.
 * Post-processing: the ``n_best`` start and end positions of every window;
   spans inside the passage, end >= start, at most ``max_answer_length`` tokens;
   the best span over all windows of a question, cut from the passage by
@@ -51,6 +53,12 @@ class SpanQAOptions(TaskOptions):
         metadata={"help": "No-answer margin: auto (tuned on validation when it has unanswerable questions), "
                   "a float, or null (always answer)."},
     )
+    train_answers: Literal["first", "all"] = field(
+        default="first",
+        metadata={"help": "Which gold answers of a training question become training targets: first (HF's "
+                  "run_qa) or all (one copy of the question per distinct answer span, as SQuAD-Shifts and "
+                  "SQuAD dev list several annotators' answers)."},
+    )
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
@@ -88,6 +96,8 @@ class SpanQA(TaskAdapter):
             if col["answers"] in ds.column_names:
                 rows["answers"], keep = self._check_answers(ds[col["answers"]], rows["context"], ids, split, source)
                 rows = {k: [v[i] for i in keep] for k, v in rows.items()}
+                if split == "train" and self.options.train_answers == "all":
+                    rows = self._one_row_per_answer(rows)
             from datasets import Dataset
 
             out[split] = Dataset.from_dict({**rows, "__index": list(range(len(rows["id"])))})
@@ -122,6 +132,19 @@ class SpanQA(TaskAdapter):
             log.warning("%s split (%s): %d question(s) dropped, their answer text is not in the passage "
                         "(first: id %s)", split, source, len(dropped), dropped[0])
         return fixed, keep
+
+    @staticmethod
+    def _one_row_per_answer(rows: dict) -> dict:
+        """A training question with several distinct answer spans becomes one row per span (same id)."""
+        out: dict = {k: [] for k in rows}
+        for i, ans in enumerate(rows["answers"]):
+            spans = list(dict.fromkeys(zip(ans["answer_start"], ans["text"]))) or [(None, None)]
+            for start, text in spans:
+                for k, v in rows.items():
+                    out[k].append(v[i])
+                if start is not None:
+                    out["answers"][-1] = {"text": [text], "answer_start": [start]}
+        return out
 
     def attach(self, rows: dict, features: dict) -> None:
         self.rows, self.features = rows, features

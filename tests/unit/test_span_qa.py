@@ -93,3 +93,22 @@ def test_beyond_first_window_flags(tok):
     rows = ad.prepare({"test": ds}, {})["test"]
     feats = rows.map(ad.encode_fn(tok, 32), batched=True, remove_columns=rows.column_names)
     assert ad.beyond_first_window(rows, feats) == [True, False]
+
+
+def test_train_answers_all_gives_one_row_per_distinct_span(tok):
+    context = "the capital is paris , in france"
+    ds = Dataset.from_dict({
+        "id": ["a", "b"], "question": ["where ?", "what ?"], "context": [context, context],
+        "answers": [{"text": ["paris", "paris", "paris , in france"], "answer_start": [15, 15, 15]},
+                    {"text": ["capital"], "answer_start": [4]}],
+    })
+    first = adapter().prepare({"train": ds}, {})["train"]
+    assert first["id"] == ["a", "b"]
+    ad = adapter(train_answers="all")
+    out = ad.prepare({"train": ds, "validation": ds}, {})
+    assert out["train"]["id"] == ["a", "a", "b"]
+    assert [a["text"] for a in out["train"]["answers"]] == [["paris"], ["paris , in france"], ["capital"]]
+    assert out["validation"]["id"] == ["a", "b"]  # scored splits keep every gold answer on one row
+    feats = out["train"].map(ad.encode_fn(tok, 64), batched=True, remove_columns=out["train"].column_names)
+    spans = [tok.decode(f["input_ids"][f["start_positions"]: f["end_positions"] + 1]) for f in feats]
+    assert spans == ["paris", "paris, in france", "capital"]
