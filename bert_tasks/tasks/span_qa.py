@@ -138,12 +138,10 @@ class SpanQA(TaskAdapter):
         """A training question with several distinct answer spans becomes one row per span (same id)."""
         out: dict = {k: [] for k in rows}
         for i, ans in enumerate(rows["answers"]):
-            spans = list(dict.fromkeys(zip(ans["answer_start"], ans["text"]))) or [(None, None)]
-            for start, text in spans:
+            spans = dict.fromkeys(zip(ans["text"], ans["answer_start"]))
+            for one in [{"text": [t], "answer_start": [s]} for t, s in spans] or [ans]:  # no answer: row as is
                 for k, v in rows.items():
-                    out[k].append(v[i])
-                if start is not None:
-                    out["answers"][-1] = {"text": [text], "answer_start": [start]}
+                    out[k].append(one if k == "answers" else v[i])
         return out
 
     def attach(self, rows: dict, features: dict) -> None:
