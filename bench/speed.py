@@ -213,7 +213,7 @@ def child_inference(name: str, run_dir: str, passes: int) -> dict:
 
 def spawn(args: list[str]) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    proc = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-6000:])
         raise SystemExit(f"child {args[:2]} failed with exit code {proc.returncode}")

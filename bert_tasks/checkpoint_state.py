@@ -80,5 +80,5 @@ def load_state(path: str | os.PathLike, device: Any = None) -> Any:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: not a bert_tasks state file (metadata format {meta.get('format')!r})")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     return _unpack(json.loads(meta["state"]), tensors, device)

@@ -18,7 +18,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 def supports_cls_only(model: Any) -> bool:
