@@ -72,7 +72,8 @@ def _onednn_linear(bert: Any) -> Linear | None:
     """oneDNN linear for ``bert``'s encoder layers, or None where it does not apply.
 
     It applies when every linear layer of the encoder is a plain float32 ``nn.Linear`` on the
-    CPU and torch was built with oneDNN.
+    CPU, torch was built with oneDNN on x86 (not the ARM Compute Library backend, where
+    ``torch.compile`` does not fuse either) and no CPU autocast is active.
     """
     import torch
 
@@ -83,6 +84,8 @@ def _onednn_linear(bert: Any) -> Linear | None:
         + (layer.attention.output.dense, layer.intermediate.dense, layer.output.dense)
     ]
     if not (torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()):
+        return None
+    if torch.is_autocast_enabled("cpu") or torch.ops.mkldnn._is_mkldnn_acl_supported():
         return None
     if any(
         type(m) is not torch.nn.Linear or m.weight.dtype != torch.float32 or m.weight.device.type != "cpu"
@@ -103,21 +106,26 @@ def _onednn_linear(bert: Any) -> Linear | None:
     return linear
 
 
-# Linear module -> ((weight's storage address, its version counter), oneDNN-reordered copy).
+# Linear module -> (its weight's identity, storage address and version counter; reordered copy).
 _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _packed_weight(module: Any) -> Any:
-    """``module.weight`` in oneDNN's layout, reordered once and again only after the weight changes."""
+    """``module.weight`` in oneDNN's layout, reordered once and again only after the weight changes.
+
+    A changed weight is a new parameter object, new storage (``.data =``, ``.to()``) or a new
+    version (in-place writes: an optimizer step, ``load_state_dict``, ``mul_``).
+    """
     import torch
 
     weight = module.weight
-    key = (weight.data_ptr(), weight._version)  # an optimizer step or load_state_dict bumps the version
+    key = (id(weight), weight.data_ptr(), weight._version)
     cached = _PACKED.get(module)
-    if cached is None or cached[0] != key:
-        cached = (key, torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None))
+    if cached is None or cached[0] != key or cached[1]() is not weight:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+        cached = (key, weakref.ref(weight), packed)
         _PACKED[module] = cached
-    return cached[1]
+    return cached[2]
 
 
 def _forward(bert: Any, linear: Linear, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs: Any):
