@@ -77,16 +77,16 @@ def _onednn_linear(bert: Any) -> Linear | None:
     """
     import torch
 
+    if not (torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()):
+        return None
+    if torch.is_autocast_enabled("cpu") or torch.ops.mkldnn._is_mkldnn_acl_supported():
+        return None
     linears = [
         m
         for layer in bert.encoder.layer
         for m in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value)
         + (layer.attention.output.dense, layer.intermediate.dense, layer.output.dense)
     ]
-    if not (torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()):
-        return None
-    if torch.is_autocast_enabled("cpu") or torch.ops.mkldnn._is_mkldnn_acl_supported():
-        return None
     if any(
         type(m) is not torch.nn.Linear or m.weight.dtype != torch.float32 or m.weight.device.type != "cpu"
         for m in linears
@@ -106,7 +106,7 @@ def _onednn_linear(bert: Any) -> Linear | None:
     return linear
 
 
-# Linear module -> (its weight's identity, storage address and version counter; reordered copy).
+# Linear module -> ((storage address, version counter) of its weight, the weight, reordered copy).
 _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -119,9 +119,9 @@ def _packed_weight(module: Any) -> Any:
     import torch
 
     weight = module.weight
-    key = (id(weight), weight.data_ptr(), weight._version)
+    key = (weight.data_ptr(), weight._version)
     cached = _PACKED.get(module)
-    if cached is None or cached[0] != key or cached[1]() is not weight:
+    if cached is None or cached[0] != key or cached[1]() is not weight:  # the same parameter object
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
         cached = (key, weakref.ref(weight), packed)
         _PACKED[module] = cached
