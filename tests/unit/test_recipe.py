@@ -98,6 +98,15 @@ def test_wrong_types_name_key_and_type(tmp_path, override, expected):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
+@pytest.mark.parametrize(
+    "override", ["train.per_device_train_batch_size=0", "train.per_device_eval_batch_size=-1", "train.gradient_accumulation_steps=0"]
+)
+def test_batch_sizes_must_be_positive(tmp_path, override):
+    key = override.split("=")[0]
+    with pytest.raises(UserError, match=f"'{key}' must be at least 1"):
+        load_recipe(write(tmp_path, BASIC), [override])
+
+
 def test_malformed_yaml_names_line_and_column(tmp_path):
     path = write(tmp_path, "task: {name: classification\nencoder: x\n")
     with pytest.raises(UserError) as err:
