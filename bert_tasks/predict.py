@@ -134,7 +134,12 @@ def predict_file(
 
     predictor = Predictor.from_run(run_dir, int8=int8)
     rows = read_inputs(input_path, predictor.adapter.input_fields)
-    inputs = [predictor.adapter.make_input(r) for r in rows]
+    inputs = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            inputs.append(predictor.adapter.make_input(row))
+        except UserError as e:
+            raise UserError(f"{input_path}, row {number}: {e}") from None
     preds = predictor.predict(inputs, batch_size=batch_size) if inputs else []
     out = output_path or str(Path(input_path).with_suffix("")) + ".predictions.jsonl"
     write_text(out, "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds)))

@@ -146,6 +146,10 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     assert [r["prediction"]["label"] for r in rows] == [p["label"] for p in expected]
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "missing.txt"))
     assert bad.returncode == 2 and "file not found" in bad.stderr
+    (tmp_path / "rows.jsonl").write_text('{"text": "fine"}\n{"txt": "typo"}\n', encoding="utf-8")
+    bad = run_cli("predict", str(out), "--input", str(tmp_path / "rows.jsonl"))
+    assert bad.returncode == 2 and "rows.jsonl, row 2: an input row needs a 'text' field" in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path / "rows.predictions.jsonl").exists()
 
 
 def test_int8_predictor_is_close_to_fp32(sst2_run, tmp_path):
