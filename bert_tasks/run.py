@@ -58,6 +58,16 @@ def _print_dry_run(info: dict) -> None:
         print(f"  {key}: {value}")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _predict_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bert_tasks.run predict",
@@ -68,7 +78,7 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("--input", required=True, help="input file")
     p.add_argument("--output", help="output path (default: <input>.predictions.jsonl next to the input)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="inputs per forward pass (default 64)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, close to fp32)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p

@@ -44,3 +44,8 @@ def test_debug_shows_traceback():
 def test_missing_data_file(tmp_path):
     proc = run_cli("sst2", f"data.train={tmp_path}/none.tsv", "--dry-run")
     assert proc.returncode == 2 and "file not found" in proc.stderr and "none.tsv" in proc.stderr
+
+
+def test_predict_batch_size_must_be_positive(tmp_path):
+    proc = run_cli("predict", str(tmp_path), "--input", str(tmp_path / "in.txt"), "--batch-size", "0")
+    assert proc.returncode == 2 and "--batch-size: must be at least 1, got 0" in proc.stderr
