@@ -63,6 +63,8 @@ class Predictor:
         """Predictions for raw inputs, in input order (what an input is depends on the task)."""
         if isinstance(inputs, (str, tuple)):
             raise UserError("predict takes a list of inputs, e.g. predict(['some text'])")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise UserError(f"predict: batch_size must be a whole number of at least 1, got {batch_size!r}")
         return self.adapter.predict(self.model, self.tokenizer, list(inputs), batch_size, self.max_length)
 
 

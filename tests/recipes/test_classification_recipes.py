@@ -64,10 +64,17 @@ def test_sst2_reload_predicts_same_labels(sst2_run):
 
     out, _ = sst2_run
     rows = read_jsonl(out / "predictions_validation.jsonl")[:200]
-    preds = Predictor.from_run(out).predict([r["text"] for r in rows])
+    predictor = Predictor.from_run(out)
+    preds = predictor.predict([r["text"] for r in rows])
     assert [p["label"] for p in preds] == [r["prediction"] for r in rows]
     for p, r in zip(preds, rows):
         assert p["score"] == pytest.approx(r["probability"], abs=1e-4)
+    from bert_tasks.errors import UserError
+
+    with pytest.raises(UserError, match="predict takes a list of inputs"):
+        predictor.predict("one sentence")
+    with pytest.raises(UserError, match="batch_size must be a whole number of at least 1, got 0"):
+        predictor.predict(["one sentence"], batch_size=0)
 
 
 def test_sst2_plain_pipeline_loads_run(sst2_run):
