@@ -213,11 +213,14 @@ class Classification(TaskAdapter):
 
     def _map_labels(self, ds, split: str, source: str):
         index = {v: i for i, v in enumerate(self.values)}
+        for i, name in enumerate(self.names):  # a label may also be written by its name; values win a clash
+            index.setdefault(_label_key(name), i)
         for row, value in enumerate(ds["label"]):
             if _label_key(value) not in index:
                 known = "train's labels" if self.options.labels is None else "task.labels"
+                named = f" (names: {', '.join(self.names)})" if self.names != self.values else ""
                 raise UserError(
-                    f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}"
+                    f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}{named}"
                 )
 
         def to_ids(batch):

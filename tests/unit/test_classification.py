@@ -38,6 +38,20 @@ def test_label_mapping_names_and_order():
     assert out["train"]["label"] == [1, 0]
 
 
+def test_labels_may_be_written_by_name():
+    ad = adapter(labels={0: "neg", 1: "pos"})
+    out = ad.prepare({"train": ds(text=["a", "b", "c"], label=["pos", "neg", "1"])}, {})
+    assert out["train"]["label"] == [1, 0, 1]
+    with pytest.raises(UserError, match=r"label 'bad' is not among task.labels \['0', '1'\] \(names: neg, pos\)"):
+        adapter(labels={0: "neg", 1: "pos"}).prepare({"train": ds(text=["a", "b"], label=["pos", "bad"])}, {})
+
+
+def test_label_values_win_over_names():
+    ad = adapter(labels={"a": "b", "b": "c"})  # value 'b' is class 1 even though class 0 is named 'b'
+    out = ad.prepare({"train": ds(text=["x", "y", "z"], label=["a", "b", "c"])}, {})
+    assert out["train"]["label"] == [0, 1, 1]
+
+
 def test_string_labels_sorted():
     ad = adapter()
     ad.prepare({"train": ds(text=["a", "b", "c"], label=["sports", "arts", "news"])}, {})
