@@ -94,6 +94,9 @@ class DataConfig:
     hub_config: str | None = field(default=None, metadata={"help": "Config name of a hub dataset."})
 
 
+MIN_LENGTH = 5  # the shortest data.max_length accepted
+
+
 @dataclass
 class Recipe:
     """A validated recipe. ``task`` is the adapter's options dataclass (``task.name`` is the adapter)."""
@@ -308,6 +311,12 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     if not isinstance(encoder, str) or not encoder:
         raise UserError(f"{where}: 'encoder' must be a hub id, a local path or 'embedded', got {encoder!r}")
     data = build_dataclass(DataConfig, raw.get("data"), where, "data")
+    if data.max_length < MIN_LENGTH:
+        # Below this the tokenizer cannot fit the special tokens and silently stops truncating.
+        raise UserError(
+            f"{where}: data.max_length must be at least {MIN_LENGTH} ([CLS] A [SEP] B [SEP] with a token of each), "
+            f"got {data.max_length}"
+        )
     roles = adapter.column_roles
     for role in data.columns:
         if role not in roles:

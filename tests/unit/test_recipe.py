@@ -98,6 +98,12 @@ def test_wrong_types_name_key_and_type(tmp_path, override, expected):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
+@pytest.mark.parametrize("value", [0, -5, 4])
+def test_max_length_has_room_for_special_tokens(tmp_path, value):
+    with pytest.raises(UserError, match=f"data.max_length must be at least 5 .*got {value}"):
+        load_recipe(write(tmp_path, BASIC), [f"data.max_length={value}"])
+
+
 @pytest.mark.parametrize(
     "override", ["train.per_device_train_batch_size=0", "train.per_device_eval_batch_size=-1", "train.gradient_accumulation_steps=0"]
 )
