@@ -19,6 +19,8 @@ best valid span.
   question (the lowest ``[CLS]`` score over its windows) and a no-answer
   threshold tuned on validation for best F1 (``null_threshold: auto``), saved
   in ``qa_threshold.json`` and used by the predictor.
+* Questions longer than ``task.max_question_length`` tokens are cut to it (BERT's
+  ``max_query_length``), so a window always has room for the passage.
 * Data checks: an ``answer_start`` whose text does not match the passage is
   moved to the occurrence of the answer text nearest to it; a question whose
   answer text is nowhere in its passage is dropped, with a warning naming it.
@@ -46,6 +48,10 @@ THRESHOLD = "qa_threshold.json"
 @dataclass
 class SpanQAOptions(TaskOptions):
     doc_stride: int = field(default=128, metadata={"help": "Tokens shared by consecutive windows of a passage."})
+    max_question_length: int = field(
+        default=64,
+        metadata={"help": "Longest question, in tokens; longer ones are cut to it (BERT's max_query_length)."},
+    )
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
     n_best: int = field(default=20, metadata={"help": "Start/end candidates per window."})
     null_threshold: float | Literal["auto"] | None = field(
@@ -60,6 +66,13 @@ class SpanQAOptions(TaskOptions):
                   "SQuAD dev list several annotators' answers)."},
     )
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
+
+
+def cut_questions(tokenizer: Any, questions: list[str], limit: int) -> tuple[list[str], list[int]]:
+    """Each question cut after its ``limit``-th token (the text up to that token's end), and its token count."""
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    cut = [q if len(offs) <= limit else q[: offs[limit - 1][1]] for q, offs in zip(questions, offsets)]
+    return cut, [min(len(offs), limit) for offs in offsets]
 
 
 @register_task
@@ -149,17 +162,31 @@ class SpanQA(TaskAdapter):
 
     # -- features -----------------------------------------------------------
     def encode_fn(self, tokenizer: Any, max_length: int):
-        stride = self.options.doc_stride
+        stride, max_question = min(self.options.doc_stride, max_length // 2), self.options.max_question_length
+        if max_question < 1 or stride < 0:
+            raise UserError(f"task.max_question_length must be at least 1 and task.doc_stride at least 0, got "
+                            f"{max_question} and {self.options.doc_stride}")
         pad_right = tokenizer.padding_side == "right"
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
 
         def encode(batch: dict) -> dict:
-            questions = [q.lstrip() for q in batch["question"]]
+            questions, lengths = cut_questions(tokenizer, [q.lstrip() for q in batch["question"]], max_question)
+            for i, n in enumerate(lengths):
+                room = max_length - specials - n  # passage tokens per window
+                if stride >= room:  # the tokenizer would abort: windows could not advance
+                    who = f"question id {batch['id'][i]}" if "id" in batch else f"input {batch['__index'][i] + 1}"
+                    raise UserError(
+                        f"{who} ({questions[i][:40]!r}) has {n} tokens: with "
+                        f"data.max_length={max_length} a window holds {max(room, 0)} passage tokens, not more than "
+                        f"the {stride} shared by consecutive windows (task.doc_stride); lower task.doc_stride or "
+                        f"task.max_question_length, or raise data.max_length"
+                    )
             enc = tokenizer(
                 questions if pad_right else batch["context"],
                 batch["context"] if pad_right else questions,
                 truncation="only_second" if pad_right else "only_first",
                 max_length=max_length,
-                stride=min(stride, max_length // 2),
+                stride=stride,
                 return_overflowing_tokens=True,
                 return_offsets_mapping=True,
             )

@@ -112,3 +112,25 @@ def test_train_answers_all_gives_one_row_per_distinct_span(tok):
     feats = out["train"].map(ad.encode_fn(tok, 64), batched=True, remove_columns=out["train"].column_names)
     spans = [tok.decode(f["input_ids"][f["start_positions"]: f["end_positions"] + 1]) for f in feats]
     assert spans == ["paris", "paris, in france", "capital"]
+
+
+def test_long_question_is_cut_to_max_question_length(tok):
+    question = " ".join(["where did the film end"] * 40) + " ?"  # 201 tokens: more than a 64-token window holds
+    context = " ".join(["the film was good"] * 30) + " paris is the answer ."
+    ad = adapter(doc_stride=8, max_question_length=6)
+    rows = ad.prepare({"train": squad_rows(question, context, "paris")}, {})["train"]
+    feats = rows.map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows.column_names)
+    assert len(feats) > 1
+    for f in feats:
+        sep = f["input_ids"].index(tok.sep_token_id)
+        assert tok.convert_ids_to_tokens(f["input_ids"][1:sep]) == ["where", "did", "the", "film", "end", "where"]
+
+
+def test_question_that_leaves_no_room_for_the_stride_is_an_error(tok):
+    from bert_tasks.errors import UserError
+
+    question = " ".join(["where did the film end"] * 40) + " ?"
+    ad = adapter(doc_stride=16, max_question_length=60)
+    rows = ad.prepare({"train": squad_rows(question, "the film was good in paris .", "paris")}, {})["train"]
+    with pytest.raises(UserError, match=r"question id q1 .* has 60 tokens: with data.max_length=64 a window holds 1 "):
+        rows.map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows.column_names)
