@@ -96,7 +96,9 @@ def _guarded(debug: bool, work) -> int:
     except KeyboardInterrupt as e:
         print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
-    except Exception as e:
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # Exception, and Rust panics from tokenizers (pyo3's PanicException)
         if debug:
             raise
         print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)

@@ -49,3 +49,18 @@ def test_missing_data_file(tmp_path):
 def test_predict_batch_size_must_be_positive(tmp_path):
     proc = run_cli("predict", str(tmp_path), "--input", str(tmp_path / "in.txt"), "--batch-size", "0")
     assert proc.returncode == 2 and "--batch-size: must be at least 1, got 0" in proc.stderr
+
+
+def test_errors_outside_exception_become_one_line(capsys):
+    from bert_tasks.run import _guarded
+
+    class PanicException(BaseException):  # what pyo3 raises for a Rust panic in tokenizers
+        pass
+
+    def work():
+        raise PanicException("stride must be strictly less than max_len")
+
+    assert _guarded(False, work) == 1
+    assert capsys.readouterr().err == (
+        "error: PanicException: stride must be strictly less than max_len (run with --debug for the traceback)\n"
+    )
