@@ -35,12 +35,22 @@ import numpy as np
 from ..decoding import argmax, viterbi
 from ..errors import UserError
 from ..rundir import write_text
-from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, to_spans
+from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, split_tag, to_spans
 from .base import TaskAdapter, TaskOptions, register_task
 
 log = logging.getLogger("bert_tasks")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|\w+|[^\w\s]")
+
+
+def _first_malformed(tags: list[str]) -> int:
+    """Index of the first tag that is not O or <prefix>-<type> (0 when all are well formed)."""
+    for k, tag in enumerate(tags):
+        try:
+            split_tag(tag)
+        except ValueError:
+            return k
+    return 0
 
 
 @dataclass
@@ -125,7 +135,8 @@ class Tagging(TaskAdapter):
                     try:
                         new, invalid = convert(tags, self.source_scheme, scheme)
                     except ValueError as e:
-                        where = f"{files[i]}:{lines[i]}" if lines else f"{source}, row {i + 1}"
+                        k = _first_malformed(tags)
+                        where = f"{files[i]}:{lines[i] + k}" if lines else f"{source}, row {i + 1}, token {k + 1}"
                         raise UserError(f"{where}: {e}") from None
                     if invalid:
                         bad += 1

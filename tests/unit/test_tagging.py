@@ -29,6 +29,16 @@ def test_prepare_converts_and_reports_invalid(caplog):
     assert ad.labels[:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
 
 
+def test_malformed_tag_names_its_line():
+    rows = {"tokens": [["a", "b"], ["c", "d", "e"]], "tags": [["B-PER", "O"], ["O", "O", "X-LOC"]],
+            "file": ["f.txt", "f.txt"], "line": [1, 4]}
+    with pytest.raises(UserError, match=r"^f.txt:6: tag 'X-LOC' is not O or <prefix>-<type>"):
+        adapter(scheme="iob2").prepare({"train": Dataset.from_dict(rows)}, {"train": "f.txt"})
+    rows = {"tokens": [["c", "d", "e"]], "tags": [["O", "PER", "O"]]}
+    with pytest.raises(UserError, match=r"^t.json, row 1, token 2: tag 'PER'"):
+        adapter(scheme="iob2").prepare({"train": Dataset.from_dict(rows)}, {"train": "t.json"})
+
+
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
     with pytest.raises(UserError, match="tagging needs a list of tokens and a list of tags"):
         adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
