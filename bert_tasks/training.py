@@ -202,7 +202,7 @@ def _stop_on_nonfinite_loss():
     return StopOnNonFiniteLoss()
 
 
-def check_max_length(recipe: Recipe, tokenizer: Any) -> None:
+def check_max_length(recipe: Recipe) -> None:
     """``data.max_length`` must fit the encoder's position embeddings (else it fails mid-training)."""
     from transformers import AutoConfig
 
@@ -212,12 +212,11 @@ def check_max_length(recipe: Recipe, tokenizer: Any) -> None:
         config = AutoConfig.from_pretrained(resolve_encoder(recipe.encoder), **remote_code(recipe.trust_remote_code))
     except (OSError, ValueError):  # loading the model will report what is wrong with the encoder
         return
-    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]  # the tokenizer's "no limit" is huge
-    if limits and recipe.data.max_length > min(limits):
+    limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and 0 < limit < recipe.data.max_length:
         raise UserError(
             f"data.max_length={recipe.data.max_length} is longer than encoder {recipe.encoder!r} accepts "
-            f"({min(limits)} tokens); set data.max_length={min(limits)} or less"
+            f"(max_position_embeddings={limit}); set data.max_length={limit} or less"
         )
 
 
@@ -225,7 +224,7 @@ def prepare_job(recipe: Recipe) -> Job:
     """Read, check and encode the data of ``recipe`` (no model yet)."""
     adapter = get_task(recipe.task.name)(recipe.task)
     tokenizer = load_tokenizer(recipe.encoder, recipe.trust_remote_code)
-    check_max_length(recipe, tokenizer)
+    check_max_length(recipe)
     seed = int(recipe.train.get("data_seed") or recipe.train.get("seed", 42))
     raw, sources = load_splits(recipe.data, seed=seed)
     rows = adapter.prepare(raw, sources, recipe.data.columns)

@@ -125,4 +125,4 @@ def test_finished_output_dir_is_refused(tmp_path, tiny_encoder):
 
 def test_max_length_beyond_the_encoders_positions(out, tiny_encoder):
     check(run_cli("sst2", f"encoder={tiny_encoder}", "data.max_length=1000", f"train.output_dir={out}"), out,
-          "data.max_length=1000 is longer than encoder", "(512 tokens); set data.max_length=512 or less")
+          "data.max_length=1000 is longer than encoder", "(max_position_embeddings=512); set data.max_length=512 or less")
