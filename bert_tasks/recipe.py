@@ -248,8 +248,15 @@ def _training_args_fields() -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(TrainingArguments) if f.init}
 
 
-# TrainingArguments integer fields that must be >= 1 and that it does not check itself.
-_POSITIVE_TRAIN_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+# TrainingArguments fields it does not check itself, with their lowest valid value (the DataLoader or
+# the optimizer would fail later without naming the key).
+_TRAIN_MINIMUMS = {
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 0,
+    "weight_decay": 0,
+}
 
 
 def _check_train(raw: Any, where: str) -> dict:
@@ -263,9 +270,8 @@ def _check_train(raw: Any, where: str) -> dict:
         if key not in fields:
             raise unknown_key_error(where, f"train.{key}", str(key), fields)
         out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
-        if key in _POSITIVE_TRAIN_KEYS and out[key] is not None and out[key] < 1:
-            # TrainingArguments accepts these; the DataLoader would fail later without naming the key.
-            raise UserError(f"{where}: 'train.{key}' must be at least 1, got {out[key]}")
+        if key in _TRAIN_MINIMUMS and out[key] is not None and out[key] < _TRAIN_MINIMUMS[key]:
+            raise UserError(f"{where}: 'train.{key}' must be at least {_TRAIN_MINIMUMS[key]}, got {out[key]}")
     return out
 
 

@@ -105,11 +105,18 @@ def test_max_length_has_room_for_special_tokens(tmp_path, value):
 
 
 @pytest.mark.parametrize(
-    "override", ["train.per_device_train_batch_size=0", "train.per_device_eval_batch_size=-1", "train.gradient_accumulation_steps=0"]
+    "override, minimum",
+    [
+        ("train.per_device_train_batch_size=0", 1),
+        ("train.per_device_eval_batch_size=-1", 1),
+        ("train.gradient_accumulation_steps=0", 1),
+        ("train.learning_rate=-1e-5", 0),
+        ("train.weight_decay=-0.01", 0),
+    ],
 )
-def test_batch_sizes_must_be_positive(tmp_path, override):
+def test_values_below_their_minimum_name_the_key(tmp_path, override, minimum):
     key = override.split("=")[0]
-    with pytest.raises(UserError, match=f"'{key}' must be at least 1"):
+    with pytest.raises(UserError, match=f"'{key}' must be at least {minimum}, got -?[0-9.e-]+$"):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
