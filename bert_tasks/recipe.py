@@ -272,7 +272,23 @@ def _check_train(raw: Any, where: str) -> dict:
         out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
         if key in _TRAIN_MINIMUMS and out[key] is not None and out[key] < _TRAIN_MINIMUMS[key]:
             raise UserError(f"{where}: 'train.{key}' must be at least {_TRAIN_MINIMUMS[key]}, got {out[key]}")
+    _check_training_length(out, where)
     return out
+
+
+def _check_training_length(train: dict, where: str) -> None:
+    """A run that would take no training step is an error (transformers saves the untrained model)."""
+    steps = train.get("max_steps")
+    if steps == 0:
+        raise UserError(
+            f"{where}: 'train.max_steps' is 0, which trains nothing; give a positive number of steps, "
+            f"or -1 to train for train.num_train_epochs"
+        )
+    epochs = train.get("num_train_epochs")
+    if (steps is None or steps < 0) and epochs is not None and epochs <= 0:
+        raise UserError(
+            f"{where}: 'train.num_train_epochs' must be above 0, got {epochs} (or set train.max_steps to a number of steps)"
+        )
 
 
 def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) -> dict:

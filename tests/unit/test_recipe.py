@@ -120,6 +120,17 @@ def test_values_below_their_minimum_name_the_key(tmp_path, override, minimum):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
+def test_a_run_of_no_training_steps_is_an_error(tmp_path):
+    path = write(tmp_path, BASIC)
+    for epochs in ("0", "-1"):
+        with pytest.raises(UserError, match=f"'train.num_train_epochs' must be above 0, got {epochs}"):
+            load_recipe(path, [f"train.num_train_epochs={epochs}"])
+    with pytest.raises(UserError, match="'train.max_steps' is 0, which trains nothing"):
+        load_recipe(path, ["train.max_steps=0"])
+    assert load_recipe(path, ["train.num_train_epochs=0", "train.max_steps=5"]).train["max_steps"] == 5
+    assert load_recipe(path, ["train.num_train_epochs=0.5"]).train["num_train_epochs"] == 0.5
+
+
 def test_malformed_yaml_names_line_and_column(tmp_path):
     path = write(tmp_path, "task: {name: classification\nencoder: x\n")
     with pytest.raises(UserError) as err:
