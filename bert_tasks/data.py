@@ -287,6 +287,11 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
             raise UserError("data.validation_from_train needs data.train")
         n = len(splits["train"])
         size = hold if isinstance(hold, int) else round(hold * n)
+        if hold < 0 or (isinstance(hold, float) and hold >= 1):
+            raise UserError(
+                f"data.validation_from_train={hold}: give a number of rows (an int of at least 1) "
+                f"or a fraction of train (a float between 0 and 1)"
+            )
         if not 0 < size < n:
             raise UserError(f"data.validation_from_train={hold}: must leave rows in train ({n} rows)")
         train = splits["train"]

@@ -43,7 +43,11 @@ def training_curves(log_history: list[dict], path: str | os.PathLike, metric: st
         ax2.plot(*zip(*scores), color="tab:green", marker="s", label=f"validation {metric}")
         ax2.set_ylabel(metric)
         ax2.legend(loc="upper center")
-    ax.legend(loc="upper right")
+    if train or evals:
+        ax.legend(loc="upper right")
+    else:  # fewer steps than train.logging_steps and no evaluation: nothing was logged
+        ax.text(0.5, 0.5, "no loss logged\n(fewer steps than train.logging_steps)", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set_title("training curves")
     out = _save(fig, path)
     plt.close(fig)

@@ -1,0 +1,23 @@
+import warnings
+
+from bert_tasks import plots
+
+
+def test_training_curves_with_losses_and_metric(tmp_path):
+    history = [{"step": 5, "loss": 0.7}, {"step": 10, "loss": 0.5}, {"step": 10, "eval_loss": 0.6, "eval_accuracy": 0.7}]
+    path = plots.training_curves(history, tmp_path / "curves.png", "accuracy")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left
+
+
+def test_training_curves_when_nothing_was_logged_warns_nothing(tmp_path):
+    # A run shorter than train.logging_steps without evaluation logs no loss.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plots.training_curves([{"step": 2, "train_loss": 0.68}], tmp_path / "curves.png", "accuracy")
+    assert path.is_file()
+
+
+def test_confusion_matrix_png(tmp_path):
+    path = plots.confusion_matrix([[3, 1], [0, 4]], ["negative", "positive"], tmp_path / "cm.png", "validation")
+    assert path.read_bytes()[:4] == b"\x89PNG"
