@@ -107,20 +107,31 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    text = path.read_text(encoding="utf-8-sig")
+    from .data import check_utf8
+
+    text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         stripped = text.lstrip()
         if stripped.startswith("["):
-            return json.loads(stripped)
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
-        return rows
+            try:
+                records = list(enumerate(json.loads(stripped), start=1))
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}: not a JSON list of records ({e.msg}: line {e.lineno} column {e.colno})") from None
+            where = f"{path}, record "
+        else:
+            records, where = [], f"{path}:"
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        records.append((number, json.loads(line)))
+                    except json.JSONDecodeError as e:
+                        raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+        for number, row in records:
+            if not isinstance(row, dict):
+                example = "{" + json.dumps(fields[0]) + ": ...}"
+                raise UserError(f"{where}{number}: each input must be a JSON object such as {example}, got {row!r}")
+        return [row for _, row in records]
     if suffix in (".csv", ".tsv"):
         return list(csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ","))
     return [dict(zip(fields, line.split("\t"))) for line in text.splitlines() if line.strip()]

@@ -1,0 +1,34 @@
+import pytest
+
+from bert_tasks.errors import UserError
+from bert_tasks.predict import read_inputs
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    (path.write_bytes if isinstance(data, bytes) else path.write_text)(data)
+    return path
+
+
+def test_formats(tmp_path):
+    fields = ("text", "text_pair")
+    assert read_inputs(write(tmp_path, "a.txt", "one\ttwo\n\nthree\n"), fields) == [
+        {"text": "one", "text_pair": "two"}, {"text": "three"}]
+    assert read_inputs(write(tmp_path, "a.jsonl", '\ufeff{"text": "x"}\n\n{"text": "y"}\n'), fields) == [
+        {"text": "x"}, {"text": "y"}]
+    assert read_inputs(write(tmp_path, "a.json", ' [{"text": "x"}]'), fields) == [{"text": "x"}]
+    assert read_inputs(write(tmp_path, "a.tsv", "text\ttext_pair\nx\ty\n"), fields) == [{"text": "x", "text_pair": "y"}]
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("bad.json", '[{"text": "a"}, ', r"bad.json: not a JSON list of records \(Expecting value: line 1 column 17\)"),
+    ("bad.json", '["a string"]', r"bad.json, record 1: each input must be a JSON object such as \{\"text\": ...\}"),
+    ("bad.jsonl", '{"text": "a"}\n\n5\n', r"bad.jsonl:3: each input must be a JSON object .*got 5$"),
+    ("bad.jsonl", '{"text": "a"}\n{"text": \n', r"bad.jsonl:2: not a JSON record"),
+    ("bad.txt", b"caf\xe9\n", r"bad.txt: not UTF-8 text \(byte offset 3\)"),
+    ("missing.txt", None, r"--input: file not found: .*missing.txt"),
+])
+def test_bad_input_files_name_file_and_place(tmp_path, name, data, says):
+    path = tmp_path / name if data is None else write(tmp_path, name, data)
+    with pytest.raises(UserError, match=says):
+        read_inputs(path, ("text",))
