@@ -207,17 +207,25 @@ def read_squad(paths: list[str], where: str):
     for path in paths:
         with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
-        for article in data["data"]:
+        for a_index, article in enumerate(data["data"]):
             for p_index, para in enumerate(article.get("paragraphs", [])):
                 for q_index, qa in enumerate(para.get("qas", [])):
+                    qid = str(qa.get("id", f"{article.get('title', '')}-{p_index}-{q_index}"))
+                    place = f"{path}: data[{a_index}].paragraphs[{p_index}].qas[{q_index}] (id {qid})"
                     answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                    rows["id"].append(str(qa.get("id", f"{article.get('title', '')}-{p_index}-{q_index}")))
+                    try:
+                        question, context = qa["question"], para["context"]
+                        texts = [a["text"] for a in answers]
+                        starts = [int(a["answer_start"]) for a in answers]
+                    except KeyError as e:
+                        raise UserError(f"{place}: no {e.args[0]!r} field (SQuAD format)") from None
+                    except (ValueError, TypeError) as e:
+                        raise UserError(f"{place}: answers need a text and an integer answer_start ({e})") from None
+                    rows["id"].append(qid)
                     rows["title"].append(article.get("title", ""))
-                    rows["question"].append(qa["question"])
-                    rows["context"].append(para["context"])
-                    rows["answers"].append(
-                        {"text": [a["text"] for a in answers], "answer_start": [int(a["answer_start"]) for a in answers]}
-                    )
+                    rows["question"].append(question)
+                    rows["context"].append(context)
+                    rows["answers"].append({"text": texts, "answer_start": starts})
     if not rows["id"]:
         raise UserError(f"{where}: no questions in {', '.join(paths)}")
     features = Features({

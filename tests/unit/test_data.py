@@ -136,3 +136,28 @@ def test_empty_files_are_named(tmp_path):
 def test_one_line_json_is_not_empty(tmp_path):
     (tmp_path / "one.json").write_text('[{"text": "a", "label": 1}]', encoding="utf-8")
     assert len(read_split(str(tmp_path / "one.json"), "train")) == 1
+
+
+def squad_file(tmp_path, **changes):
+    qa = {"id": "q1", "question": "What is the capital?", "answers": [{"text": "Paris", "answer_start": 0}]}
+    para = {"context": "Paris is the capital of France.", "qas": [qa]}
+    for key, value in changes.items():
+        target = para if key == "context" else qa["answers"][0] if key in ("text", "answer_start") else qa
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+    path = tmp_path / "qa.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [para]}]}), encoding="utf-8")
+    return str(path)
+
+
+def test_squad_json_rows_and_errors_naming_the_question(tmp_path):
+    ds = read_split(squad_file(tmp_path), "train")
+    assert ds[0]["answers"] == {"text": ["Paris"], "answer_start": [0]} and ds[0]["title"] == "T"
+    place = r"qa.json: data\[0\].paragraphs\[0\].qas\[0\] \(id q1\)"
+    for change, says in (({"context": None}, "no 'context' field"), ({"question": None}, "no 'question' field"),
+                         ({"answer_start": None}, "no 'answer_start' field"),
+                         ({"answer_start": "zero"}, "answers need a text and an integer answer_start")):
+        with pytest.raises(UserError, match=f"{place}: {says}"):
+            read_split(squad_file(tmp_path, **change), "train")
