@@ -373,7 +373,13 @@ def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterab
     Returns:
         A :class:`Recipe`. Raises :class:`UserError` on any bad key or value.
     """
+    if isinstance(overrides, (str, bytes)):
+        raise UserError(f"overrides must be a list of 'key=value' strings, e.g. [{overrides!r}], not one string")
     overrides = list(overrides)
+    if not isinstance(name_or_path, (str, os.PathLike, dict)):
+        raise UserError(
+            f"a recipe is a shipped name, a YAML path or a mapping, got {type(name_or_path).__name__} {name_or_path!r}"
+        )
     if isinstance(name_or_path, dict):
         raw, where, name, source = name_or_path, "recipe", "recipe", None
     else:

@@ -164,6 +164,14 @@ def test_unknown_recipe_name():
         load_recipe("sst3")
 
 
+def test_wrong_argument_types_are_named():
+    with pytest.raises(UserError, match=r"overrides must be a list of 'key=value' strings, e.g. \['train.seed=1'\]"):
+        load_recipe("sst2", "train.seed=1")
+    with pytest.raises(UserError, match="a recipe is a shipped name, a YAML path or a mapping, got list"):
+        load_recipe(["sst2"])
+    assert load_recipe("sst2", ("train.seed=1",)).train["seed"] == 1  # any iterable of strings
+
+
 def test_resolved_recipe_round_trips(tmp_path):
     import yaml
 
