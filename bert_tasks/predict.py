@@ -61,11 +61,17 @@ class Predictor:
 
     def predict(self, inputs: list, batch_size: int = 64) -> list[dict]:
         """Predictions for raw inputs, in input order (what an input is depends on the task)."""
-        if isinstance(inputs, (str, tuple)):
+        if isinstance(inputs, (str, tuple, dict)):
             raise UserError("predict takes a list of inputs, e.g. predict(['some text'])")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UserError(f"predict: batch_size must be a whole number of at least 1, got {batch_size!r}")
-        return self.adapter.predict(self.model, self.tokenizer, list(inputs), batch_size, self.max_length)
+        inputs = list(inputs)
+        for i, x in enumerate(inputs):
+            if not self.adapter.accepts(x):
+                raise UserError(f"predict: input {i} is {x!r}; each input must be {self.adapter.input_help}")
+        if not inputs:
+            return []
+        return self.adapter.predict(self.model, self.tokenizer, inputs, batch_size, self.max_length)
 
 
 def quantize_int8(model: Any) -> Any:
@@ -153,7 +159,12 @@ def predict_file(
             inputs.append(predictor.adapter.make_input(row))
         except UserError as e:
             raise UserError(f"{input_path}, row {number}: {e}") from None
-    preds = predictor.predict(inputs, batch_size=batch_size) if inputs else []
+        if not predictor.adapter.accepts(inputs[-1]):
+            raise UserError(f"{input_path}, row {number}: {row} does not give {predictor.adapter.input_help}")
+    try:
+        preds = predictor.predict(inputs, batch_size=batch_size)
+    except UserError as e:
+        raise UserError(f"{input_path}: {e}") from None
     out = output_path or str(Path(input_path).with_suffix("")) + ".predictions.jsonl"
     write_text(out, "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds)))
     return out

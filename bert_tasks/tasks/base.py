@@ -136,6 +136,14 @@ class TaskAdapter:
     #: Fields of a raw input row, in order (a tab-separated text line fills them by position).
     input_fields: ClassVar[tuple[str, ...]] = ("text", "text_pair")
 
+    #: What one raw input of :meth:`predict` is, for error messages.
+    input_help: ClassVar[str] = "a text (str) or a (text, text_pair) pair of str"
+
+    @classmethod
+    def accepts(cls, x: Any) -> bool:
+        """Whether ``x`` is one raw input of :meth:`predict` (``input_help`` says what that is)."""
+        return isinstance(x, str) or _str_pair(x)
+
     def make_input(self, row: dict) -> Any:
         """One raw input for :meth:`predict` from a row of an input file (default: text or (text, text_pair))."""
         if "text" not in row:
@@ -180,8 +188,18 @@ def sequence_logits(
     return out
 
 
+def _str_pair(x: Any) -> bool:
+    return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x)
+
+
 def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
     """Raw inputs (``str`` or ``(a, b)`` pairs) -> (texts, pairs or None)."""
-    if inputs and not isinstance(inputs[0], str):
+    singles = sum(isinstance(x, str) for x in inputs)
+    if 0 < singles < len(inputs):
+        raise UserError(
+            f"predict: the inputs mix {singles} single texts and {len(inputs) - singles} (text, text_pair) pairs; "
+            "give one kind per call"
+        )
+    if inputs and not singles:
         return [x[0] for x in inputs], [x[1] for x in inputs]
     return list(inputs), None

@@ -356,6 +356,11 @@ class SpanQA(TaskAdapter):
         return adapter
 
     input_fields = ("question", "context")
+    input_help = "a (question, context) pair of str"
+
+    @classmethod
+    def accepts(cls, x: Any) -> bool:
+        return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x)
 
     def make_input(self, row: dict) -> Any:
         if "question" not in row or "context" not in row:
@@ -392,7 +397,7 @@ class SpanQA(TaskAdapter):
         best = self.best_spans(s_arr, e_arr, feats, [c for _, c in inputs])
         answers = self.answers(best, self.threshold)
         return [
-            {"answer": a, "score": b["score"], "start": b["span"][0] if a and b["span"] else None,
+            {"answer": a, "score": b["score"] if b["span"] else None, "start": b["span"][0] if a and b["span"] else None,
              "end": b["span"][1] if a and b["span"] else None, "n_best": b["n_best"][:5]}
             for a, b in zip(answers, best)
         ]

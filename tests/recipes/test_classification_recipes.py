@@ -157,6 +157,24 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "rows.jsonl"))
     assert bad.returncode == 2 and "rows.jsonl, row 2: an input row needs a 'text' field" in bad.stderr, bad.stderr[-2000:]
     assert not (tmp_path / "rows.predictions.jsonl").exists()
+    (tmp_path / "mixed.jsonl").write_text('{"text": "fine"}\n{"text": "a", "text_pair": "b"}\n', encoding="utf-8")
+    bad = run_cli("predict", str(out), "--input", str(tmp_path / "mixed.jsonl"))
+    assert bad.returncode == 2 and "mixed.jsonl: predict: the inputs mix 1 single texts and 1" in bad.stderr
+
+
+def test_predictor_names_the_bad_input(sst2_run):
+    from bert_tasks import Predictor
+    from bert_tasks.errors import UserError
+
+    predictor = Predictor.from_run(sst2_run[0])
+    assert predictor.predict([]) == []
+    assert len(predictor.predict(t for t in ["fine", "dull"])) == 2  # any iterable
+    for inputs, says in (([ "fine", None], "input 1 is None; each input must be a text"),
+                         ([("a", "b", "c")], r"input 0 is \('a', 'b', 'c'\)"),
+                         ({"text": "fine"}, "predict takes a list of inputs"),
+                         (["fine", ("a", "b")], "the inputs mix 1 single texts and 1")):
+        with pytest.raises(UserError, match=says):
+            predictor.predict(inputs)
 
 
 def test_int8_predictor_is_close_to_fp32(sst2_run, tmp_path):

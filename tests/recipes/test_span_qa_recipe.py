@@ -25,9 +25,12 @@ def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
     sample = json.loads((SAMPLES / "squad" / "xquad_sample.json").read_text())
     para = sample["data"][0]["paragraphs"][0]
     qa = para["qas"][0]
-    got = Predictor.from_run(out).predict([(qa["question"], para["context"])])[0]
+    predictor = Predictor.from_run(out)
+    got = predictor.predict([(qa["question"], para["context"])])[0]
     assert got["answer"] == preds[qa["id"]]
     assert para["context"][got["start"]:got["end"]] == got["answer"]
+    # An empty passage has no span: no answer, and a score that JSON can carry (not -inf).
+    assert predictor.predict([("what?", "")]) == [{"answer": "", "score": None, "start": None, "end": None, "n_best": []}]
     # transformers 5 removed pipeline("question-answering"); the run is a plain QA model folder.
     model = AutoModelForQuestionAnswering.from_pretrained(str(out))
     assert model.config.architectures == ["BertForQuestionAnswering"]

@@ -32,3 +32,28 @@ def test_bad_input_files_name_file_and_place(tmp_path, name, data, says):
     path = tmp_path / name if data is None else write(tmp_path, name, data)
     with pytest.raises(UserError, match=says):
         read_inputs(path, ("text",))
+
+
+@pytest.mark.parametrize("task, good, bad", [
+    ("classification", ["text", ("a", "b"), ["a", "b"]], [None, 5, ("a",), ("a", 5), {"text": "a"}]),
+    ("multilabel", ["text", ("a", "b")], [None, ("a", "b", "c")]),
+    ("multihead", ["text", ("a", "b")], [None, 3.0]),
+    ("tagging", ["raw text", ["EU", "rejects"], ()], [None, ["EU", 5]]),
+    ("span_qa", [("question?", "context."), ["q", "c"]], ["just text", ("q",), (None, "c")]),
+])
+def test_each_task_says_which_raw_inputs_it_accepts(task, good, bad):
+    from bert_tasks.tasks import get_task
+
+    adapter = get_task(task)
+    assert adapter.input_help
+    assert all(adapter.accepts(x) for x in good)
+    assert not any(adapter.accepts(x) for x in bad)
+
+
+def test_split_inputs_refuses_a_mix_of_texts_and_pairs():
+    from bert_tasks.tasks.base import split_inputs
+
+    assert split_inputs(["a", "b"]) == (["a", "b"], None)
+    assert split_inputs([("a", "b")]) == (["a"], ["b"])
+    with pytest.raises(UserError, match="mix 1 single texts and 1"):
+        split_inputs(["a", ("b", "c")])
