@@ -143,6 +143,18 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
     return [dict(zip(fields, line.split("\t"))) for line in text.splitlines() if line.strip()]
 
 
+def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
+    """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder, or
+    ``<input without suffix>.predictions.jsonl``; never the input file itself."""
+    name = Path(input_path).with_suffix("").name + ".predictions.jsonl"
+    out = Path(input_path).with_name(name) if output_path is None else Path(output_path)
+    if out.is_dir():
+        out = out / name
+    if out.resolve() == Path(input_path).resolve():
+        raise UserError(f"--output {out} is the input file; choose another path (the input would be overwritten)")
+    return out
+
+
 def predict_file(
     run_dir: str, input_path: str, output_path: str | None = None, batch_size: int = 64, int8: bool = False
 ) -> str:
@@ -151,6 +163,7 @@ def predict_file(
 
     from .rundir import write_text
 
+    out = prediction_path(input_path, output_path)
     predictor = Predictor.from_run(run_dir, int8=int8)
     rows = read_inputs(input_path, predictor.adapter.input_fields)
     inputs = []
@@ -165,6 +178,5 @@ def predict_file(
         preds = predictor.predict(inputs, batch_size=batch_size)
     except UserError as e:
         raise UserError(f"{input_path}: {e}") from None
-    out = output_path or str(Path(input_path).with_suffix("")) + ".predictions.jsonl"
     write_text(out, "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds)))
-    return out
+    return str(out)

@@ -77,7 +77,7 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("--input", required=True, help="input file")
-    p.add_argument("--output", help="output path (default: <input>.predictions.jsonl next to the input)")
+    p.add_argument("--output", help="output file or folder (default: <input>.predictions.jsonl next to the input; never the input itself)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="inputs per forward pass (default 64)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, close to fp32)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

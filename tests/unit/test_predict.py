@@ -57,3 +57,17 @@ def test_split_inputs_refuses_a_mix_of_texts_and_pairs():
     assert split_inputs([("a", "b")]) == (["a"], ["b"])
     with pytest.raises(UserError, match="mix 1 single texts and 1"):
         split_inputs(["a", ("b", "c")])
+
+
+def test_prediction_path_never_the_input(tmp_path):
+    from bert_tasks.predict import prediction_path
+
+    src = write(tmp_path, "in.txt", "good\n")
+    assert prediction_path(src) == tmp_path / "in.predictions.jsonl"
+    assert prediction_path(src, tmp_path / "o.jsonl") == tmp_path / "o.jsonl"
+    (tmp_path / "out").mkdir()
+    assert prediction_path(src, tmp_path / "out") == tmp_path / "out" / "in.predictions.jsonl"  # a folder
+    for same in (src, tmp_path / "out" / ".." / "in.txt"):
+        with pytest.raises(UserError, match="is the input file; choose another path"):
+            prediction_path(src, same)
+    assert src.read_text() == "good\n"
