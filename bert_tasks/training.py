@@ -301,6 +301,8 @@ def _resume_path(recipe: Recipe) -> str | bool | None:
 
 def _check_output_dir(recipe: Recipe) -> None:
     out = recipe.train["output_dir"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"train.output_dir '{out}' is a file, not a folder; choose another train.output_dir")
     if is_finished(out) and not recipe.overwrite and not recipe.train.get("resume_from_checkpoint"):
         raise UserError(
             f"train.output_dir '{out}' holds a finished run; choose another train.output_dir, "

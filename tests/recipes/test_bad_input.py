@@ -42,6 +42,14 @@ def test_wrong_type(out):
           "'train.learning_rate' expects float, got 'fast'")
 
 
+def test_output_dir_that_is_a_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep me\n", encoding="utf-8")
+    proc = run_cli("sst2", f"train.output_dir={path}")
+    assert proc.returncode == 2 and f"train.output_dir '{path}' is a file, not a folder" in proc.stderr, proc.stderr
+    assert path.read_text(encoding="utf-8") == "keep me\n"
+
+
 def test_missing_file_and_offline_hub_name(tmp_path, out, tiny_encoder):
     check(run_cli("sst2", f"encoder={tiny_encoder}", f"data.train={tmp_path}/nope.tsv", f"train.output_dir={out}"),
           out, "file not found", "nope.tsv")
