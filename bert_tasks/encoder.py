@@ -40,6 +40,8 @@ def load_with_hint(name: str, load: Callable[[str], T]) -> T:
     resolved = resolve_encoder(name)
     try:
         return load(resolved)
+    except UserError:  # the loader's own message already says what and where
+        raise
     except (OSError, ValueError) as e:
         if os.path.isdir(resolved):
             raise UserError(f"encoder '{name}': the folder {resolved} is not a loadable model: {e}") from None

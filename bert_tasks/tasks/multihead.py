@@ -158,6 +158,11 @@ class MultiHead(Classification):
         config = AutoConfig.from_pretrained(
             encoder_path, trust_remote_code=load_kwargs.pop("trust_remote_code", False), **self.options.model_config
         )
+        if config.model_type != "bert":
+            raise UserError(
+                f"task multihead runs on BERT encoders (model_type 'bert'); encoder '{encoder_path}' is "
+                f"'{config.model_type}'. Use task multilabel, or one classification recipe per attribute"
+            )
         config.heads = self.head_labels
         config.head_weights = {n: s.weight for n, s in self.specs.items()}
         model = BertForMultiHeadClassification.from_pretrained(encoder_path, config=config, **load_kwargs)

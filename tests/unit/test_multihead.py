@@ -46,3 +46,13 @@ def test_model_sums_head_losses(tiny_encoder):
     ek, sz = out.logits[:, :3], out.logits[:, 3:]
     expected = torch.nn.functional.cross_entropy(ek, labels[:, 0]) + torch.nn.functional.cross_entropy(sz[:1], labels[:1, 1])
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_non_bert_encoder_is_a_clear_error(tmp_path):
+    from transformers import DistilBertConfig
+
+    DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2, hidden_dim=64).save_pretrained(tmp_path)
+    ad = adapter(heads=HEADS)
+    ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
+    with pytest.raises(UserError, match="task multihead runs on BERT encoders .* is 'distilbert'"):
+        ad.build_model(str(tmp_path))
