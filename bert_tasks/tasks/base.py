@@ -142,7 +142,7 @@ class TaskAdapter:
     @classmethod
     def accepts(cls, x: Any) -> bool:
         """Whether ``x`` is one raw input of :meth:`predict` (``input_help`` says what that is)."""
-        return isinstance(x, str) or _str_pair(x)
+        return isinstance(x, str) or is_str_pair(x)
 
     def make_input(self, row: dict) -> Any:
         """One raw input for :meth:`predict` from a row of an input file (default: text or (text, text_pair))."""
@@ -188,7 +188,8 @@ def sequence_logits(
     return out
 
 
-def _str_pair(x: Any) -> bool:
+def is_str_pair(x: Any) -> bool:
+    """Whether ``x`` is a (str, str) pair: a tuple or a list of two strings."""
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x)
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import UserError
 from ..metrics.squad import best_null_threshold, squad_metrics
 from ..rundir import write_json
-from .base import TaskAdapter, TaskOptions, register_task
+from .base import TaskAdapter, TaskOptions, is_str_pair, register_task
 
 log = logging.getLogger("bert_tasks")
 THRESHOLD = "qa_threshold.json"
@@ -360,7 +360,7 @@ class SpanQA(TaskAdapter):
 
     @classmethod
     def accepts(cls, x: Any) -> bool:
-        return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x)
+        return is_str_pair(x)
 
     def make_input(self, row: dict) -> Any:
         if "question" not in row or "context" not in row:
