@@ -22,6 +22,14 @@ from .tasks import get_task
 log = logging.getLogger("bert_tasks")
 
 
+def run_recipe(run_dir: str | os.PathLike) -> Any:
+    """The resolved recipe saved in a run directory."""
+    path = Path(run_dir, "recipe.yaml")
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no recipe.yaml)")
+    return load_recipe(read_yaml(path))
+
+
 class Predictor:
     """A trained model, its tokenizer and its task adapter, ready for raw inputs."""
 
@@ -42,11 +50,9 @@ class Predictor:
         from transformers import AutoTokenizer
 
         run = Path(run_dir)
-        if not (run / "recipe.yaml").is_file():
-            raise UserError(f"{run}: not a run directory (no recipe.yaml)")
+        recipe = run_recipe(run)
         if not is_finished(run):
             log.warning("%s has no DONE marker: the run did not finish", run)
-        recipe = load_recipe(read_yaml(run / "recipe.yaml"))
         adapter_cls = get_task(recipe.task.name)
         model = adapter_cls.load_model(str(run))
         if int8:
@@ -164,8 +170,9 @@ def predict_file(
     from .rundir import write_text
 
     out = prediction_path(input_path, output_path)
+    # The input file is read before the model loads, so a bad file fails at once.
+    rows = read_inputs(input_path, get_task(run_recipe(run_dir).task.name).input_fields)
     predictor = Predictor.from_run(run_dir, int8=int8)
-    rows = read_inputs(input_path, predictor.adapter.input_fields)
     inputs = []
     for number, row in enumerate(rows, start=1):
         try:
