@@ -71,3 +71,18 @@ def test_prediction_path_never_the_input(tmp_path):
         with pytest.raises(UserError, match="is the input file; choose another path"):
             prediction_path(src, same)
     assert src.read_text() == "good\n"
+
+
+def test_predict_file_checks_the_input_before_loading_the_model(tmp_path):
+    from bert_tasks import load_recipe
+    from bert_tasks.predict import predict_file
+
+    run = tmp_path / "run"  # a recipe and no model: loading the model would fail
+    run.mkdir()
+    (run / "recipe.yaml").write_text(load_recipe("sst2").to_yaml(), encoding="utf-8")
+    src = write(tmp_path, "in.jsonl", '{"text": "fine"}\n7\n')
+    with pytest.raises(UserError, match="in.jsonl:2: each input must be a JSON object"):
+        predict_file(str(run), str(src))
+    with pytest.raises(UserError, match="is the input file"):
+        predict_file(str(run), str(src), str(src))
+    assert not (tmp_path / "in.predictions.jsonl").exists()
