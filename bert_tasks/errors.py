@@ -8,3 +8,11 @@ with status 2; programmatic callers can catch it like any ``ValueError``.
 
 class UserError(ValueError):
     """Bad input that the user can fix: the message says what, where and what to do."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A short form of a bad value for a message: ``null`` for None, else its repr cut to ``limit`` characters."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..decoding import argmax, viterbi
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..rundir import write_text
 from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, split_tag, to_spans
 from .base import TaskAdapter, TaskOptions, register_task
@@ -41,6 +41,17 @@ from .base import TaskAdapter, TaskOptions, register_task
 log = logging.getLogger("bert_tasks")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|\w+|[^\w\s]")
+
+
+def _check_string_lists(values: list, where: str, column: str) -> None:
+    """``values`` (one per row) must each be a list of str; else a :class:`UserError` names the row and column.
+
+    A JSON string where a list belongs would be taken letter by letter, a ``null`` token
+    would reach the tokenizer, a ``null`` or numeric tag would fail deep in the tag conversion.
+    """
+    for row, value in enumerate(values):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{where}, row {row + 1}: column '{column}' must hold a list of strings, got {shown(value)}")
 
 
 def _first_malformed(tags: list[str]) -> int:
@@ -112,6 +123,8 @@ class Tagging(TaskAdapter):
                     f"per row (CoNLL columns with data.format=conll, or JSON with '{col['tokens']}'/'{col['tags']}' "
                     f"lists); the data has columns {ds.column_names}"
                 )
+            for role in ("tokens", "tags") if col["tags"] in ds.column_names else ("tokens",):
+                _check_string_lists(ds[col[role]], f"{split} split ({sources.get(split, 'data')})", col[role])
         train = splits.get("train")
         if self.source_scheme == "auto":
             if train is None:

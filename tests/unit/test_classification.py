@@ -74,6 +74,23 @@ def test_missing_column_lists_columns_and_mapping():
     assert "no column 'text'" in msg and "['sentence', 'label']" in msg and "data.columns.text=" in msg
 
 
+def test_text_that_is_not_a_string_is_named_by_split_row_and_column(tmp_path):
+    from bert_tasks.data import read_files
+
+    with pytest.raises(UserError, match=r"train split \(t.tsv\), row 2: column 'text' \(text\) must hold text, got null"):
+        adapter().prepare({"train": ds(text=["a", None, "c"], label=[0, 1, 0])}, {"train": "t.tsv"})
+    pairs = {"train": ds(s1=["a", "b"], s2=["c", None], label=[0, 1])}
+    with pytest.raises(UserError, match=r"row 2: column 's2' \(text_pair\) must hold text, got null"):
+        adapter().prepare(pairs, {"train": "t.tsv"}, {"text": "s1", "text_pair": "s2"})
+    # JSON lines with a number or a list in the text column (a list would be read as pre-split words)
+    for bad, shown in [("5", "5$"), ('["x", "y"]', r"\['x', 'y'\]")]:
+        path = tmp_path / "t.jsonl"
+        path.write_text(f'{{"text": "a", "label": 0}}\n{{"text": {bad}, "label": 1}}\n', encoding="utf-8")
+        train = read_files([str(path)], "json", "data.train")
+        with pytest.raises(UserError, match=rf"row 2: column 'text' \(text\) must hold text, got {shown}"):
+            adapter().prepare({"train": train}, {"train": "t.jsonl"})
+
+
 def test_one_class_and_empty_split():
     with pytest.raises(UserError, match="only one class"):
         adapter().prepare({"train": ds(text=["a", "b"], label=[1, 1])}, {})

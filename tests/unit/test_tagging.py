@@ -39,6 +39,23 @@ def test_malformed_tag_names_its_line():
         adapter(scheme="iob2").prepare({"train": Dataset.from_dict(rows)}, {"train": "t.json"})
 
 
+def test_tokens_and_tags_must_be_lists_of_strings(tmp_path):
+    from bert_tasks.data import read_files
+
+    cases = [  # second JSON line -> what the message shows
+        ('{"tokens": "Peter Blackburn", "tags": ["B-PER", "I-PER"]}', "'tokens' must hold a list of strings, got 'Peter"),
+        ('{"tokens": ["Peter", null], "tags": ["B-PER", "I-PER"]}', r"'tokens' .* got \['Peter', None\]"),
+        ('{"tokens": ["Peter", "B"], "tags": null}', "'tags' must hold a list of strings, got null"),
+        ('{"tokens": ["Peter", "B"], "tags": ["B-PER", 3]}', r"'tags' .* got \['B-PER', 3\]"),
+    ]
+    for line, message in cases:
+        path = tmp_path / "t.jsonl"
+        path.write_text('{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}\n' + line + "\n", encoding="utf-8")
+        train = read_files([str(path)], "json", "data.train")
+        with pytest.raises(UserError, match=rf"train split \(t.jsonl\), row 2: column {message}"):
+            adapter().prepare({"train": train}, {"train": "t.jsonl"})
+
+
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
     with pytest.raises(UserError, match="tagging needs a list of tokens and a list of tags"):
         adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
