@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, shown
 
 SPLITS = ("train", "validation", "test")
 EXTENSIONS = {
@@ -336,3 +336,17 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
     if not splits:
         raise UserError("data: no split given; set data.train (and data.validation / data.test)")
     return splits, sources
+
+
+def check_text_column(ds: Any, column: str, where: str, role: str) -> None:
+    """Every value of ``ds[column]`` is a str; else a :class:`UserError` names the split, row and column.
+
+    A JSON ``null``, a number or a list in a text column would otherwise fail inside the
+    tokenizer (a TypeError) or, for a list, be silently read as pre-split words.
+    """
+    dtype = getattr(ds.features[column], "dtype", None)
+    if dtype in ("string", "large_string") and ds.data.column(column).null_count == 0:
+        return  # an Arrow string column without nulls: all str
+    for row, value in enumerate(ds[column]):
+        if not isinstance(value, str):
+            raise UserError(f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}")

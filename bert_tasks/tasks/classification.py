@@ -24,7 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import plots
-from ..errors import UserError, shown
+from ..data import check_text_column
+from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import TaskAdapter, TaskOptions, register_task, sequence_logits, split_inputs
@@ -136,27 +137,13 @@ def select_columns(
         for name in keep:
             if name not in ds.column_names and split != "test":
                 raise UserError(f"{where}: no column '{name}'; columns are {ds.column_names}")
+        for role in roles:
+            check_text_column(ds, col[role], where, role)
         chosen = {col[r]: r for r in roles + label_roles if col[r] in ds.column_names}
         chosen.update({k: k for k in keep if k in ds.column_names})
         ds = ds.select_columns(list(chosen)).rename_columns({k: v for k, v in chosen.items() if k != v})
-        for role in roles:
-            check_text_column(ds, role, where, col[role])
         out[split] = ds
     return out, pair
-
-
-def check_text_column(ds: Any, role: str, where: str, column: str) -> None:
-    """Every value of ``ds[role]`` is a str; else a :class:`UserError` names the split, row and column.
-
-    A JSON ``null``, a number or a list in a text column would otherwise fail inside the
-    tokenizer (a TypeError) or, for a list, be silently read as pre-split words.
-    """
-    dtype = getattr(ds.features[role], "dtype", None)
-    if dtype in ("string", "large_string") and ds.data.column(role).null_count == 0:
-        return  # an Arrow string column without nulls: all str
-    for row, value in enumerate(ds[role]):
-        if not isinstance(value, str):
-            raise UserError(f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

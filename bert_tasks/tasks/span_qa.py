@@ -36,13 +36,26 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import UserError
+from ..data import check_text_column
+from ..errors import UserError, shown
 from ..metrics.squad import best_null_threshold, squad_metrics
 from ..rundir import write_json
 from .base import TaskAdapter, TaskOptions, is_str_pair, register_task
 
 log = logging.getLogger("bert_tasks")
 THRESHOLD = "qa_threshold.json"
+
+
+def _answers_shape_ok(ans: Any) -> bool:
+    """``ans`` is ``{text: [str, ...], answer_start: [int, ...]}`` with lists of equal length."""
+    if not isinstance(ans, dict):
+        return False
+    texts, starts = ans.get("text"), ans.get("answer_start")
+    return (
+        isinstance(texts, list) and isinstance(starts, list) and len(texts) == len(starts)
+        and all(isinstance(t, str) for t in texts)
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in starts)
+    )
 
 
 @dataclass
@@ -104,6 +117,8 @@ class SpanQA(TaskAdapter):
                     f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}, "
                     f"the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
                 )
+            for role in ("question", "context"):
+                check_text_column(ds, col[role], f"{split} split ({source})", role)
             ids = [str(x) for x in ds[col["id"]]] if col["id"] in ds.column_names else [str(i) for i in range(len(ds))]
             rows = {"id": ids, "question": ds[col["question"]], "context": ds[col["context"]]}
             if col["answers"] in ds.column_names:
@@ -120,6 +135,12 @@ class SpanQA(TaskAdapter):
     def _check_answers(answers: list, contexts: list, ids: list, split: str, source: str):
         fixed, keep, moved, dropped = [None] * len(answers), [], 0, []
         for i, (ans, ctx) in enumerate(zip(answers, contexts)):
+            if not _answers_shape_ok(ans):
+                raise UserError(
+                    f"{split} split ({source}), row {i + 1} (id {ids[i]}): answers must be "
+                    f"{{text: [str, ...], answer_start: [int, ...]}}, lists of equal length (empty: no answer); "
+                    f"got {shown(ans)}"
+                )
             texts, starts, ok = [], [], True
             for text, start in zip(ans["text"], ans["answer_start"]):
                 if start >= 0 and ctx[start : start + len(text)] == text:

@@ -84,6 +84,31 @@ def test_answer_start_recovery_and_drop(caplog):
     assert "2 answer_start offsets" in caplog.text and "dropped" in caplog.text and "id c" in caplog.text
 
 
+def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
+    from bert_tasks.data import read_files
+    from bert_tasks.errors import UserError
+
+    good = '{"question": "who?", "context": "Tom ran.", "answers": {"text": ["Tom"], "answer_start": [0]}}'
+    cases = [  # second JSON line -> what the message says
+        ('{"question": null, "context": "Ann sat.", "answers": {"text": ["Ann"], "answer_start": [0]}}',
+         r"row 2: column 'question' \(question\) must hold text, got null"),
+        ('{"question": "who?", "context": "Ann sat.", "answers": {"text": "Ann", "answer_start": 0}}',
+         r"row 2 \(id 1\): answers must be \{text: \[str, ...\], answer_start: \[int, ...\]\}"),
+        ('{"question": "who?", "context": "Ann sat.", "answers": [{"text": "Ann", "answer_start": 0}]}',
+         r"row 2 \(id 1\): answers must be .* got \[\{'text': 'Ann'"),
+        ('{"question": "who?", "context": "Ann sat.", "answers": {"text": ["Ann"], "answer_start": []}}',
+         r"row 2 \(id 1\): answers must be .* lists of equal length"),
+    ]
+    for line, message in cases:
+        path = tmp_path / "qa.jsonl"
+        path.write_text(good + "\n" + line + "\n", encoding="utf-8")
+        train = read_files([str(path)], "json", "data.train")
+        with pytest.raises(UserError, match=rf"train split \(qa.jsonl\), {message}"):
+            adapter().prepare({"train": train}, {"train": "qa.jsonl"})
+    path.write_text(good + "\n" + good + "\n", encoding="utf-8")  # the right shape passes
+    assert len(adapter().prepare({"train": read_files([str(path)], "json", "t")}, {})["train"]) == 2
+
+
 def test_beyond_first_window_flags(tok):
     context = " ".join(["the film was good"] * 30) + " paris is the answer ."
     ad = adapter(doc_stride=8)
