@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import plots
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
 from .base import register_task, sequence_logits, split_inputs
@@ -67,6 +67,15 @@ def _label_names_file(path: str) -> list[str]:
     if not p.is_file():
         raise UserError(f"task.labels: file not found: {path}")
     return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _flag(value: Any, where: str, row: int, column: str) -> float:
+    """A 0/1 label-column value as a float; anything else is a :class:`UserError` naming row and column."""
+    if isinstance(value, str):
+        value = value.strip()
+    if value in (0, 1, "0", "1"):  # also False/True and 0.0/1.0
+        return float(value)
+    raise UserError(f"{where}, row {row + 1}: label column '{column}' must hold 0 or 1, got {shown(value)}")
 
 
 @register_task
@@ -128,10 +137,12 @@ class MultiLabel(Classification):
                 if not all(k in ds.column_names for k in keep):
                     continue
 
-                def to_vec(batch, keep=keep):
-                    return {"label": [[float(batch[k][i]) for k in keep] for i in range(len(batch[keep[0]]))]}
+                def to_vec(batch, rows, keep=keep, where=f"{split} split ({source})"):
+                    return {"label": [[_flag(batch[k][i], where, row, k) for k in keep] for i, row in enumerate(rows)]}
 
-                out[split] = ds.map(to_vec, batched=True, remove_columns=list(keep), desc=f"labels ({split})")
+                out[split] = ds.map(
+                    to_vec, batched=True, with_indices=True, remove_columns=list(keep), desc=f"labels ({split})"
+                )
             elif "label" in ds.column_names:
                 vectors = []
                 for row, value in enumerate(ds["label"]):

@@ -43,6 +43,19 @@ def test_zero_one_columns():
     assert ad.names == ["toxic", "spam"] and out["train"]["label"] == [[1, 1], [0, 1]]
 
 
+def test_zero_one_column_value_that_is_not_0_or_1_names_row_and_column():
+    rows = {"text": ["a", "b", "c"], "toxic": ["1", " 0", "1"], "spam": ["0", "1", "0"]}
+    out = adapter(label_columns=["toxic", "spam"]).prepare({"train": Dataset.from_dict(rows)}, {})
+    assert out["train"]["label"] == [[1, 0], [0, 1], [1, 0]]  # "0"/"1" as csv text are fine
+    for bad, shown in [("yes", "'yes'"), ("", "''"), ("2", "'2'")]:
+        rows["spam"] = ["0", "1", bad]
+        with pytest.raises(UserError, match=rf"train split \(t.csv\), row 3: label column 'spam' must hold 0 or 1, "
+                                            rf"got {shown}"):
+            adapter(label_columns=["toxic", "spam"]).prepare({"train": Dataset.from_dict(rows)}, {"train": "t.csv"})
+    with pytest.raises(UserError, match="row 2: label column 'toxic' must hold 0 or 1, got 2"):
+        adapter(label_columns=["toxic"]).prepare({"train": Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 2]})}, {})
+
+
 def test_unknown_label_names_row():
     ad = adapter(labels=["joy", "anger"])
     with pytest.raises(UserError, match=r"validation split \(d.tsv\), row 2: label 'fear'"):
