@@ -38,8 +38,27 @@ class RecipeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` with YAML 1.2 booleans: only true/false are booleans.
 
     YAML 1.1 reads ``no``, ``off``, ``yes``, ``on`` as booleans, which turns
-    ``eval_strategy: no`` (a TrainingArguments value) into ``False``.
+    ``eval_strategy: no`` (a TrainingArguments value) into ``False``. A key given twice in
+    one mapping is an error: plain YAML loaders keep the last one and drop the first silently.
     """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+                if earlier is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice in one mapping (first on line {earlier.line + 1})",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 RecipeLoader.yaml_implicit_resolvers = {

@@ -1,7 +1,7 @@
 import pytest
 
 from bert_tasks.errors import UserError
-from bert_tasks.recipe import apply_overrides, list_recipes, load_recipe, parse_override
+from bert_tasks.recipe import apply_overrides, list_recipes, load_recipe, load_yaml, parse_override
 
 
 def write(tmp_path, text, name="r.yaml"):
@@ -136,6 +136,18 @@ def test_malformed_yaml_names_line_and_column(tmp_path):
     with pytest.raises(UserError) as err:
         load_recipe(path)
     assert f"{path}:2:8: malformed YAML" in str(err.value)
+
+
+def test_a_key_given_twice_is_an_error_not_silently_dropped(tmp_path):
+    path = write(tmp_path, BASIC + "train: {seed: 3}\n")  # a second train section would replace the first
+    with pytest.raises(UserError, match=rf"{path}:6:1: malformed YAML: key 'train' appears twice in one mapping "
+                                        r"\(first on line 5\)"):
+        load_recipe(path)
+    path = write(tmp_path, BASIC.replace("learning_rate: 5e-5", "learning_rate: 5e-5, learning_rate: 1e-4"))
+    with pytest.raises(UserError, match="key 'learning_rate' appears twice"):
+        load_recipe(path)
+    # a YAML merge key (<<) is not a duplicate: the mapping's own key wins over the merged one
+    assert load_yaml("b: &b {seed: 1, lr: 3}\nt: {<<: *b, seed: 2}\n")["t"] == {"seed": 2, "lr": 3}
 
 
 def test_relative_paths_resolve_against_recipe_file(tmp_path):
