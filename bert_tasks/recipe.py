@@ -222,20 +222,31 @@ def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
         node = raw
         for i, key in enumerate(keys[:-1]):
             child = node.get(key)
+            if i == 0 and key == "task" and isinstance(child, str):
+                child = node[key] = {"name": child}  # the shorthand 'task: <name>'
             if not isinstance(child, dict):
-                if delete:
-                    break
-                if child is not None and key != "task":
+                if delete and key not in node:
+                    _nothing_to_delete(text, keys[: i + 1], node)
+                if child is not None:
                     raise UserError(f"override '{text}': '{'.'.join(keys[: i + 1])}' is not a mapping")
-                child = {} if child is None else child
-                node[key] = child
+                child = node[key] = {}
             node = child
+        if delete:
+            if keys[-1] not in node:
+                _nothing_to_delete(text, keys, node)
+            del node[keys[-1]]
         else:
-            if delete:
-                node.pop(keys[-1], None)
-            else:
-                node[keys[-1]] = value
+            node[keys[-1]] = value
     return raw
+
+
+def _nothing_to_delete(text: str, keys: list[str], node: dict) -> typing.NoReturn:
+    """A ``~key`` override of a key the recipe does not have: a misspelt deletion would do nothing."""
+    where = ".".join(keys[:-1])
+    there = f"keys of '{where}'" if where else "sections"
+    raise UserError(
+        f"override '{text}': the recipe has no '{'.'.join(keys)}' to delete; its {there}: {', '.join(map(str, node))}"
+    )
 
 
 def _resolve_data_paths(data: dict, base: Path) -> dict:

@@ -44,6 +44,22 @@ def test_dotted_overrides_and_delete(tmp_path):
     assert load_recipe(path, ["encoder=some/model"]).encoder == "some/model"
 
 
+def test_deleting_a_key_the_recipe_lacks_is_an_error(tmp_path):
+    path = write(tmp_path, BASIC)  # a misspelt ~key would otherwise do nothing, silently
+    with pytest.raises(UserError, match=r"override '~data.tset': the recipe has no 'data.tset' to delete; "
+                                        r"its keys of 'data': train"):
+        load_recipe(path, ["~data.tset"])
+    with pytest.raises(UserError, match="no 'nosuch' to delete; its sections: task, encoder, data, train"):
+        load_recipe(path, ["~nosuch.key"])
+    with pytest.raises(UserError, match="override '~encoder.x': 'encoder' is not a mapping"):
+        load_recipe(path, ["~encoder.x"])
+
+
+def test_overrides_into_the_task_shorthand(tmp_path):
+    path = write(tmp_path, BASIC.replace("task: {name: classification}", "task: classification"))
+    assert load_recipe(path, ["task.pooler=identity"]).task.pooler == "identity"
+
+
 def test_parse_override_values():
     assert parse_override("a.b=1") == (["a", "b"], 1, False)
     assert parse_override("a=true") == (["a"], True, False)
