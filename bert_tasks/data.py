@@ -19,6 +19,7 @@ not exist as a path       its config; ``name:split`` picks a split)
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,50 @@ def check_utf8(path: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
+
+
+def json_records(path: str, text: str) -> tuple[list[tuple[int, Any]], str]:
+    """The records of a JSON list or of JSON lines, each with its number, and the prefix that names one.
+
+    A JSON list gives ``(record number, value)`` and ``"<path>, record "``; JSON lines give
+    ``(line number, value)`` and ``"<path>:"``. Invalid JSON is a :class:`UserError` naming the line.
+    """
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        skipped = text[: len(text) - len(stripped)].count("\n")
+        try:
+            return list(enumerate(json.loads(stripped), start=1)), f"{path}, record "
+        except json.JSONDecodeError as e:
+            raise UserError(
+                f"{path}: not a JSON list of records ({e.msg}: line {e.lineno + skipped} column {e.colno})"
+            ) from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append((number, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+    return records, f"{path}:"
+
+
+def _explain_json(paths: list[str], where: str) -> None:
+    """After datasets failed to read JSON files: name the file and line at fault, if there is one."""
+    for path in paths:
+        text = check_utf8(path).removeprefix("\ufeff")
+        if text.lstrip().startswith("{"):
+            try:
+                json.loads(text)
+                continue  # one JSON object (columns, or SQuAD-like): its shape, not its syntax, is at fault
+            except json.JSONDecodeError:
+                pass
+        try:
+            records, place = json_records(path, text)
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        for number, row in records:
+            if not isinstance(row, dict):
+                raise UserError(f"{where}: {place}{number}: each row must be a JSON object, got {shown(row)}")
 
 
 def file_format(path: str, fmt: str) -> str:
@@ -122,6 +167,8 @@ def read_files(
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001  (datasets wraps pandas/pyarrow errors; keep the root cause)
+        if kind == "json":
+            _explain_json(paths, where)
         cause = e
         while cause.__cause__ is not None:
             cause = cause.__cause__

@@ -119,26 +119,12 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_utf8
+    from .data import check_utf8, json_records
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        stripped = text.lstrip()
-        if stripped.startswith("["):
-            try:
-                records = list(enumerate(json.loads(stripped), start=1))
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}: not a JSON list of records ({e.msg}: line {e.lineno} column {e.colno})") from None
-            where = f"{path}, record "
-        else:
-            records, where = [], f"{path}:"
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        records.append((number, json.loads(line)))
-                    except json.JSONDecodeError as e:
-                        raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+        records, where = json_records(str(path), text)
         for number, row in records:
             if not isinstance(row, dict):
                 example = "{" + json.dumps(fields[0]) + ": ...}"

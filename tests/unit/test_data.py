@@ -138,6 +138,33 @@ def test_one_line_json_is_not_empty(tmp_path):
     assert len(read_split(str(tmp_path / "one.json"), "train")) == 1
 
 
+def test_json_that_datasets_cannot_read_names_file_and_line(tmp_path):
+    good = '{"text": "a", "label": 1}'
+    cases = [  # file name, content -> message
+        ("a.jsonl", f'{good}\n{{"text": "b", "label": 0\n{good}\n', r"a.jsonl:2: not a JSON record \(Expecting ','"),
+        ("b.jsonl", f"{good}\n\n{good}\n[1, 2]\n", r"b.jsonl:4: each row must be a JSON object, got \[1, 2\]"),
+        ("c.json", f"\n[{good}, 5]", r"c.json, record 2: each row must be a JSON object, got 5"),
+        ("d.json", f"\n\n[{good},\n {good}", r"d.json: not a JSON list of records \(.*: line 4 column"),
+    ]
+    for name, text, says in cases:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(UserError, match=rf"^data.train: .*{says}"):
+            read_split(str(tmp_path / name), "train")
+
+
+def test_check_text_column():
+    from datasets import Dataset
+
+    from bert_tasks.data import check_text_column
+
+    where = "train split (t.csv)"
+    check_text_column(Dataset.from_dict({"s": ["a", ""]}), "s", where, "text")  # all str, empty included: fine
+    with pytest.raises(UserError, match=r"^train split \(t.csv\), row 2: column 's' \(text\) must hold text, got null$"):
+        check_text_column(Dataset.from_dict({"s": ["a", None, "c"]}), "s", where, "text")
+    with pytest.raises(UserError, match=r"row 1: column 's' \(text_pair\) must hold text, got 1$"):
+        check_text_column(Dataset.from_dict({"s": [1, 2]}), "s", where, "text_pair")
+
+
 def squad_file(tmp_path, **changes):
     qa = {"id": "q1", "question": "What is the capital?", "answers": [{"text": "Paris", "answer_start": 0}]}
     para = {"context": "Paris is the capital of France.", "qas": [qa]}
