@@ -35,9 +35,24 @@ def resolve_encoder(name: str) -> str:
     return os.path.expanduser(name)
 
 
+def check_local_encoder(name: str, resolved: str) -> None:
+    """A local path that cannot be a model folder is named before transformers tries it as a hub id."""
+    if os.path.isfile(resolved):
+        raise UserError(f"encoder '{name}' is a file; give the model's folder (with config.json), a hub id, or embedded")
+    if os.path.isdir(resolved):
+        if not os.path.isfile(os.path.join(resolved, "config.json")):
+            raise UserError(
+                f"encoder '{name}': the folder {resolved} has no config.json, so it holds no saved transformers "
+                f"model; name the folder that save_pretrained wrote, a hub id, or embedded"
+            )
+    elif os.path.isabs(resolved) or resolved.startswith(".") or resolved.count("/") > 1:  # a path, not org/name
+        raise UserError(f"encoder '{name}': no such folder {os.path.abspath(resolved)}")
+
+
 def load_with_hint(name: str, load: Callable[[str], T]) -> T:
     """Call ``load(resolved)`` and turn "cannot find / cannot download" into a clear error."""
     resolved = resolve_encoder(name)
+    check_local_encoder(name, resolved)
     try:
         return load(resolved)
     except UserError:  # the loader's own message already says what and where

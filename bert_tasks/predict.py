@@ -51,6 +51,11 @@ class Predictor:
 
         run = Path(run_dir)
         recipe = run_recipe(run)
+        if not (run / "config.json").is_file():
+            saved = len(list(run.glob("checkpoint-*")))
+            hint = (f"resume it with its recipe and train.resume_from_checkpoint=auto ({saved} checkpoint(s) there)"
+                    if saved else "run it again (it saved no checkpoint)")
+            raise UserError(f"{run}: no model saved there (no config.json): the run did not finish; {hint}")
         if not is_finished(run):
             log.warning("%s has no DONE marker: the run did not finish", run)
         adapter_cls = get_task(recipe.task.name)

@@ -31,3 +31,16 @@ def test_unreachable_hub_id_names_embedded():
     with pytest.raises(UserError) as err:
         load_tokenizer("no-such-org/no-such-model")
     assert "encoder=embedded" in str(err.value) and "offline mode is on" in str(err.value)
+
+
+def test_local_paths_that_hold_no_model_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    for name, says in [
+        (str(tmp_path / "empty"), r"the folder .*empty has no config.json, so it holds no saved transformers model"),
+        (str(tmp_path / "file.txt"), r"file.txt' is a file; give the model's folder"),
+        (str(tmp_path / "missing"), r"encoder '.*missing': no such folder"),
+        ("./missing", r"encoder './missing': no such folder"),
+    ]:
+        with pytest.raises(UserError, match=says):
+            load_tokenizer(name)

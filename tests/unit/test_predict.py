@@ -86,3 +86,18 @@ def test_predict_file_checks_the_input_before_loading_the_model(tmp_path):
     with pytest.raises(UserError, match="is the input file"):
         predict_file(str(run), str(src), str(src))
     assert not (tmp_path / "in.predictions.jsonl").exists()
+
+
+def test_a_run_that_saved_no_model_is_named(tmp_path):
+    from bert_tasks import Predictor, load_recipe
+
+    run = tmp_path / "run"  # what a run stopped before its end leaves: its recipe, perhaps checkpoints
+    run.mkdir()
+    (run / "recipe.yaml").write_text(load_recipe("sst2").to_yaml(), encoding="utf-8")
+    with pytest.raises(UserError, match=r"run: no model saved there \(no config.json\): the run did not finish; "
+                                        r"run it again \(it saved no checkpoint\)"):
+        Predictor.from_run(run)
+    (run / "checkpoint-5").mkdir()
+    with pytest.raises(UserError, match=r"resume it with its recipe and train.resume_from_checkpoint=auto "
+                                        r"\(1 checkpoint\(s\) there\)"):
+        Predictor.from_run(run)
