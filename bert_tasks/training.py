@@ -310,6 +310,16 @@ def _check_output_dir(recipe: Recipe) -> None:
         )
 
 
+def _check_resume(recipe: Recipe) -> None:
+    """``train.resume_from_checkpoint`` names a folder that exists (checked before anything loads)."""
+    value = recipe.train.get("resume_from_checkpoint")
+    if isinstance(value, str) and value != "auto" and not os.path.isdir(value):
+        raise UserError(
+            f"train.resume_from_checkpoint '{value}': no such checkpoint folder; give a checkpoint-N folder, "
+            f"or auto (the newest checkpoint in train.output_dir, if there is one)"
+        )
+
+
 def evaluate_splits(trainer: Any, splits: Iterable[str] = ("validation", "test")) -> dict:
     """Predict every given split, write its predictions and plots; return ``{split: metrics}``."""
     job: Job = trainer.job
@@ -345,6 +355,7 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
     _check_output_dir(recipe)
+    _check_resume(recipe)
     trainer = build_trainer(recipe)
     out = Path(trainer.args.output_dir)
     main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory

@@ -50,6 +50,12 @@ def test_output_dir_that_is_a_file(tmp_path):
     assert path.read_text(encoding="utf-8") == "keep me\n"
 
 
+def test_resume_from_a_checkpoint_that_does_not_exist(tmp_path, out):
+    check(run_cli("sst2", f"train.output_dir={out}", f"train.resume_from_checkpoint={tmp_path}/checkpoint-9"), out,
+          f"train.resume_from_checkpoint '{tmp_path}/checkpoint-9': no such checkpoint folder")
+    assert not out.exists()  # refused before anything was written
+
+
 def test_missing_file_and_offline_hub_name(tmp_path, out, tiny_encoder):
     check(run_cli("sst2", f"encoder={tiny_encoder}", f"data.train={tmp_path}/nope.tsv", f"train.output_dir={out}"),
           out, "file not found", "nope.tsv")
