@@ -29,6 +29,7 @@ from typing import Any
 
 from . import plots
 from .checkpoint_state import load_state, save_state
+from .config_check import closest
 from .data import load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code
 from .errors import UserError
@@ -237,6 +238,20 @@ def prepare_job(recipe: Recipe) -> Job:
     return Job(recipe, adapter, tokenizer, rows, features, sources)
 
 
+def check_best_metric(recipe: Recipe, job: Job) -> None:
+    """``train.metric_for_best_model`` is a metric the task reports (else it fails at the first evaluation)."""
+    metric = recipe.train.get("metric_for_best_model")
+    names = job.adapter.metric_names() if metric and "validation" in job.features else None
+    if names is None:
+        return
+    valid = ["loss", *names]
+    if metric.removeprefix("eval_") not in valid:
+        raise UserError(
+            f"train.metric_for_best_model '{metric}' is not a metric of task {recipe.task.name}"
+            f"{closest(metric.removeprefix('eval_'), valid)}; its metrics: {', '.join(valid)}"
+        )
+
+
 def training_arguments(recipe: Recipe):
     """``TrainingArguments(**recipe.train)``; its own checks become :class:`UserError`."""
     from transformers import TrainingArguments
@@ -270,6 +285,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
         recipe = load_recipe(recipe, overrides)
     args = training_arguments(recipe)
     job = prepare_job(recipe)
+    check_best_metric(recipe, job)
     set_seed(args.seed)  # the new head's initialisation depends on it
     model = load_with_hint(
         recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))

@@ -111,6 +111,12 @@ class TaskAdapter:
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         raise NotImplementedError
 
+    def metric_names(self) -> list[str] | None:
+        """The names :meth:`compute_metrics` returns, known once the data are prepared, so that a
+        misspelt ``metric_for_best_model`` fails before training, not at the first evaluation.
+        None: not known in advance (nothing is checked)."""
+        return None
+
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         """Full metrics of a split; writes its predictions and plots into ``run_dir``."""
         raise NotImplementedError

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -269,6 +270,10 @@ class Classification(TaskAdapter):
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
         return classification_metrics(eval_pred.label_ids, logits.argmax(-1), self.names, self.positive)
+
+    def metric_names(self) -> list[str]:
+        k = len(self.names)  # one synthetic example per class, through the real compute_metrics
+        return list(self.compute_metrics(SimpleNamespace(predictions=np.eye(k), label_ids=np.arange(k))))
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions

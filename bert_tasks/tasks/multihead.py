@@ -24,6 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -198,6 +199,11 @@ class MultiHead(Classification):
         flat["macro_f1"] = float(np.mean([m["macro_f1"] for m in per_head.values()]))
         flat["accuracy"] = float(np.mean([m["accuracy"] for m in per_head.values()]))
         return flat
+
+    def metric_names(self) -> list[str]:
+        width, heads = sum(len(v) for v in self.head_labels.values()), len(self.head_labels)
+        synthetic = SimpleNamespace(predictions=np.zeros((1, width)), label_ids=np.zeros((1, heads), dtype=int))
+        return list(self.compute_metrics(synthetic))
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions

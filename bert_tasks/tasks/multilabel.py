@@ -23,6 +23,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -241,6 +242,10 @@ class MultiLabel(Classification):
         t = self.fixed_thresholds()
         t = tune_thresholds(probs, gold) if t is None else t
         return multilabel_metrics(gold, probs >= t, self.names)
+
+    def metric_names(self) -> list[str]:
+        k = len(self.names)
+        return list(self.compute_metrics(SimpleNamespace(predictions=np.zeros((k, k)), label_ids=np.eye(k))))
 
     def calibrate(self, output: Any) -> None:
         if self.fixed_thresholds() is None:

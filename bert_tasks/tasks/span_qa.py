@@ -313,6 +313,12 @@ class SpanQA(TaskAdapter):
             threshold, _ = best_null_threshold([b["null"] - b["score"] for b in best], [b["text"] for b in best], gold)
         return squad_metrics(self.answers(best, threshold), gold)
 
+    def metric_names(self) -> list[str] | None:
+        if "validation" not in self.rows:
+            return None
+        gold = self._gold(self.rows["validation"])  # the has_ans/no_ans figures depend on the gold answers
+        return list(squad_metrics([""] * len(gold), gold))
+
     def calibrate(self, output: Any) -> None:
         rows = self.rows["validation"]
         gold = self._gold(rows)

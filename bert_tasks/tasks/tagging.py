@@ -439,6 +439,9 @@ class Tagging(TaskAdapter):
         pred = self.predict_tags(logits, self.features[split], rows["tokens"])
         return self._metrics(rows["tags"], pred)
 
+    def metric_names(self) -> list[str]:
+        return list(self._metrics([["O"]], [["O"]]))
+
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
         feats = self.features[split]
