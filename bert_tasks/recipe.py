@@ -373,6 +373,15 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     for role in data.columns:
         if role not in roles:
             raise unknown_key_error(where, f"data.columns.{role}", str(role), roles)
+    taken: dict = {}
+    for role in roles:  # each role reads its own column (a role's default column is its own name)
+        column = data.columns.get(role, role)
+        if column in taken:
+            raise UserError(
+                f"{where}: data.columns gives column '{column}' to both '{taken[column]}' and '{role}'; "
+                f"each role needs a column of its own"
+            )
+        taken[column] = role
     overwrite = check_value(where, "overwrite", raw.get("overwrite", False), bool)
     trust_remote_code = check_value(where, "trust_remote_code", raw.get("trust_remote_code", False), bool)
     layer_lr_decay = raw.get("layer_lr_decay")

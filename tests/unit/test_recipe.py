@@ -60,6 +60,15 @@ def test_overrides_into_the_task_shorthand(tmp_path):
     assert load_recipe(path, ["task.pooler=identity"]).task.pooler == "identity"
 
 
+def test_one_column_for_two_roles_is_an_error(tmp_path):
+    path = write(tmp_path, BASIC)  # before: a KeyError while tokenizing (the text column was renamed away)
+    with pytest.raises(UserError, match="data.columns gives column 'sentence' to both 'text' and 'text_pair'"):
+        load_recipe(path, ["data.columns.text=sentence", "data.columns.text_pair=sentence"])
+    with pytest.raises(UserError, match="gives column 'label' to both 'text' and 'label'"):
+        load_recipe(path, ["data.columns.text=label"])
+    assert load_recipe(path, ["data.columns.text=label", "data.columns.label=y"]).data.columns["text"] == "label"
+
+
 def test_parse_override_values():
     assert parse_override("a.b=1") == (["a", "b"], 1, False)
     assert parse_override("a=true") == (["a"], True, False)
