@@ -43,15 +43,23 @@ CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\
 WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|\w+|[^\w\s]")
 
 
-def _check_string_lists(values: list, where: str, column: str) -> None:
-    """``values`` (one per row) must each be a list of str; else a :class:`UserError` names the row and column.
+def _check_string_lists(values: list, where: str, column: str, nonempty: bool = False) -> None:
+    """``values`` (one per row) must each be a list of str (``nonempty``: none blank); else a
+    :class:`UserError` names the row and column.
 
     A JSON string where a list belongs would be taken letter by letter, a ``null`` token
-    would reach the tokenizer, a ``null`` or numeric tag would fail deep in the tag conversion.
+    would reach the tokenizer, a ``null`` or numeric tag would fail deep in the tag conversion,
+    and a blank token has no word piece to carry its tag.
     """
     for row, value in enumerate(values):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise UserError(f"{where}, row {row + 1}: column '{column}' must hold a list of strings, got {shown(value)}")
+        blank = next((k for k, v in enumerate(value) if not v.strip()), None) if nonempty else None
+        if blank is not None:
+            raise UserError(
+                f"{where}, row {row + 1}, token {blank + 1}: column '{column}' holds a blank token {value[blank]!r}; "
+                f"a token needs a character (a blank one has no word piece to carry its tag)"
+            )
 
 
 def _first_malformed(tags: list[str]) -> int:
@@ -124,7 +132,8 @@ class Tagging(TaskAdapter):
                     f"lists); the data has columns {ds.column_names}"
                 )
             for role in ("tokens", "tags") if col["tags"] in ds.column_names else ("tokens",):
-                _check_string_lists(ds[col[role]], f"{split} split ({sources.get(split, 'data')})", col[role])
+                where = f"{split} split ({sources.get(split, 'data')})"
+                _check_string_lists(ds[col[role]], where, col[role], nonempty=role == "tokens")
         train = splits.get("train")
         if self.source_scheme == "auto":
             if train is None:

@@ -43,16 +43,17 @@ def test_tokens_and_tags_must_be_lists_of_strings(tmp_path):
     from bert_tasks.data import read_files
 
     cases = [  # second JSON line -> what the message shows
-        ('{"tokens": "Peter Blackburn", "tags": ["B-PER", "I-PER"]}', "'tokens' must hold a list of strings, got 'Peter"),
-        ('{"tokens": ["Peter", null], "tags": ["B-PER", "I-PER"]}', r"'tokens' .* got \['Peter', None\]"),
-        ('{"tokens": ["Peter", "B"], "tags": null}', "'tags' must hold a list of strings, got null"),
-        ('{"tokens": ["Peter", "B"], "tags": ["B-PER", 3]}', r"'tags' .* got \['B-PER', 3\]"),
+        ('{"tokens": "Peter Blackburn", "tags": ["B-PER", "I-PER"]}', ": column 'tokens' must hold a list of strings, got 'Peter"),
+        ('{"tokens": ["Peter", null], "tags": ["B-PER", "I-PER"]}', r": column 'tokens' .* got \['Peter', None\]"),
+        ('{"tokens": ["Peter", "B"], "tags": null}', ": column 'tags' must hold a list of strings, got null"),
+        ('{"tokens": ["Peter", "B"], "tags": ["B-PER", 3]}', r": column 'tags' .* got \['B-PER', 3\]"),
+        ('{"tokens": ["Peter", " "], "tags": ["B-PER", "I-PER"]}', ", token 2: column 'tokens' holds a blank token ' '"),
     ]
     for line, message in cases:
         path = tmp_path / "t.jsonl"
         path.write_text('{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}\n' + line + "\n", encoding="utf-8")
         train = read_files([str(path)], "json", "data.train")
-        with pytest.raises(UserError, match=rf"train split \(t.jsonl\), row 2: column {message}"):
+        with pytest.raises(UserError, match=rf"train split \(t.jsonl\), row 2{message}"):
             adapter().prepare({"train": train}, {"train": "t.jsonl"})
 
 
