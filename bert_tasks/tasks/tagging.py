@@ -481,11 +481,11 @@ class Tagging(TaskAdapter):
         return adapter
 
     input_fields = ("text",)
-    input_help = "a raw text (str) or a list of tokens (str)"
+    input_help = "a raw text (str) or a list of tokens (non-blank str)"
 
     @classmethod
-    def accepts(cls, x: Any) -> bool:
-        return isinstance(x, str) or (isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x))
+    def accepts(cls, x: Any) -> bool:  # a blank token has no word piece to carry a tag
+        return isinstance(x, str) or (isinstance(x, (list, tuple)) and all(isinstance(t, str) and t.strip() for t in x))
 
     def make_input(self, row: dict) -> Any:
         if "tokens" in row:
