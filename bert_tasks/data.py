@@ -52,29 +52,33 @@ def check_utf8(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
 
 
-def json_records(path: str, text: str) -> tuple[list[tuple[int, Any]], str]:
-    """The records of a JSON list or of JSON lines, each with its number, and the prefix that names one.
+def json_records(path: str, text: str, noun: str = "row", example: str = "") -> list[dict]:
+    """The objects of a JSON list or of JSON lines.
 
-    A JSON list gives ``(record number, value)`` and ``"<path>, record "``; JSON lines give
-    ``(line number, value)`` and ``"<path>:"``. Invalid JSON is a :class:`UserError` naming the line.
+    Invalid JSON, or a record that is not an object, is a :class:`UserError` naming the line
+    (JSON lines) or the record number (a JSON list): "each <noun> must be a JSON object<example>".
     """
     stripped = text.lstrip()
     if stripped.startswith("["):
         skipped = text[: len(text) - len(stripped)].count("\n")
         try:
-            return list(enumerate(json.loads(stripped), start=1)), f"{path}, record "
+            records, where = list(enumerate(json.loads(stripped), start=1)), f"{path}, record "
         except json.JSONDecodeError as e:
             raise UserError(
                 f"{path}: not a JSON list of records ({e.msg}: line {e.lineno + skipped} column {e.colno})"
             ) from None
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append((number, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
-    return records, f"{path}:"
+    else:
+        records, where = [], f"{path}:"
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append((number, json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+    for number, row in records:
+        if not isinstance(row, dict):
+            raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}, got {shown(row)}")
+    return [row for _, row in records]
 
 
 def _explain_json(paths: list[str], where: str) -> None:
@@ -88,12 +92,9 @@ def _explain_json(paths: list[str], where: str) -> None:
             except json.JSONDecodeError:
                 pass
         try:
-            records, place = json_records(path, text)
+            json_records(path, text)
         except UserError as e:
             raise UserError(f"{where}: {e}") from None
-        for number, row in records:
-            if not isinstance(row, dict):
-                raise UserError(f"{where}: {place}{number}: each row must be a JSON object, got {shown(row)}")
 
 
 def file_format(path: str, fmt: str) -> str:

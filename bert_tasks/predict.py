@@ -129,12 +129,7 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        records, where = json_records(str(path), text)
-        for number, row in records:
-            if not isinstance(row, dict):
-                example = "{" + json.dumps(fields[0]) + ": ...}"
-                raise UserError(f"{where}{number}: each input must be a JSON object such as {example}, got {row!r}")
-        return [row for _, row in records]
+        return json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     if suffix in (".csv", ".tsv"):
         return list(csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ","))
     return [dict(zip(fields, line.split("\t"))) for line in text.splitlines() if line.strip()]
