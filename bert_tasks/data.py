@@ -19,6 +19,7 @@ not exist as a path       its config; ``name:split`` picks a split)
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -114,6 +115,44 @@ def file_format(path: str, fmt: str) -> str:
     return "tsv" if "\t" in first else "csv"
 
 
+def _records(text: str, kind: str):
+    """(line number, fields) of each non-blank record of a csv (quotes honoured) or tsv (none) text."""
+    if kind == "tsv":
+        for number, line in enumerate(text.split("\n"), 1):
+            line = line.rstrip("\r")
+            if line:
+                yield number, line.split("\t")
+        return
+    reader = csv.reader(io.StringIO(text), delimiter=",")
+    start = 1
+    for fields in reader:
+        if fields:
+            yield start, fields
+        start = reader.line_num + 1
+
+
+def check_fields(path: str, text: str, kind: str, where: str, header: bool = True,
+                 column_names: list | None = None) -> None:
+    """Every record of a csv/tsv file has as many fields as its header (or ``column_names``).
+
+    The csv reader fills a short row with empty values, and a first row with one field
+    too many turns the first column into an index, shifting every column by one.
+    """
+    width = what = None
+    if column_names is not None and not header:
+        width, what = len(column_names), f"data.column_names names {len(column_names)}"
+    for number, fields in _records(text.removeprefix("\ufeff"), kind):
+        if width is None:
+            width = len(fields)
+            what = f"the {'header' if header else 'first row'} has {width}"
+        elif len(fields) != width:
+            if len(fields) < width:
+                hint = "a field is missing"
+            else:
+                hint = "a tab inside a text?" if kind == "tsv" else "a comma inside a text? quote that field"
+            raise UserError(f"{where}: {path}:{number}: {len(fields)} field(s), but {what} ({hint})")
+
+
 def read_files(
     paths: list[str],
     fmt: str,
@@ -130,17 +169,21 @@ def read_files(
     """
     from datasets import load_dataset
 
-    lines = 0
+    texts = {}
     for p in paths:
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}")
-        lines += sum(1 for line in check_utf8(p).splitlines() if line.strip())
+        texts[p] = check_utf8(p)
+    lines = sum(1 for text in texts.values() for line in text.splitlines() if line.strip())
     kinds = {file_format(p, fmt) for p in paths}
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")
     kind = kinds.pop()
     if lines <= (1 if header and kind in ("csv", "tsv") else 0):  # nothing, or a header alone
         raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
+    if kind in ("csv", "tsv"):
+        for p, text in texts.items():
+            check_fields(p, text, kind, where, header, column_names)
     if kind == "conll":
         return read_conll(paths, where, token_column, tag_column)
     if kind == "json" and all(is_squad(p) for p in paths):

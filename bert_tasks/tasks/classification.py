@@ -186,6 +186,12 @@ class Classification(TaskAdapter):
         for split, ds in out.items():
             if "label" in ds.column_names:
                 out[split] = self._map_labels(ds, split, sources.get(split, "data"))
+        present = sorted(set(out["train"]["label"])) if "train" in out else [0, 1]
+        if len(present) < 2:
+            found = f"all {len(out['train'])} rows have label '{self.names[present[0]]}'" if present else "no rows"
+            raise UserError(
+                f"train split ({sources.get('train', 'data')}): {found}; classification needs two or more classes"
+            )
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
                 raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
@@ -207,11 +213,6 @@ class Classification(TaskAdapter):
             self._set_labels(_sorted_labels(values))
         elif not self.values:
             raise UserError("no train split and no task.labels: the label set is unknown")
-        if "train" in splits and len({_label_key(v) for v in splits["train"]["label"]}) < 2:
-            raise UserError(
-                f"train split ({sources.get('train', 'data')}): only one class "
-                f"({self.values[:1]}) in {len(splits['train'])} rows; classification needs two or more"
-            )
         if self.options.positive_label is not None and _label_key(self.options.positive_label) not in self.values:
             raise UserError(f"task.positive_label '{self.options.positive_label}' is not a label: {self.values}")
 

@@ -75,7 +75,7 @@ def test_empty_split_and_one_class(tmp_path, out, tiny_encoder):
           "data.validation", "empty (0 rows)", "e.tsv")
     one = tsv(tmp_path / "one.tsv", [("good", 1), ("great", 1)])
     check(run_cli("sst2", f"encoder={tiny_encoder}", f"data.train={one}", "~task.labels", f"train.output_dir={out}"),
-          out, "train split", "only one class", "2 rows")
+          out, "train split", "all 2 rows have label '1'")
 
 
 def test_label_not_in_train(tmp_path, out, tiny_encoder):

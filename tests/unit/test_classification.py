@@ -92,9 +92,12 @@ def test_text_that_is_not_a_string_is_named_by_split_row_and_column(tmp_path):
 
 
 def test_one_class_and_empty_split():
-    with pytest.raises(UserError, match="only one class"):
+    with pytest.raises(UserError, match="all 2 rows have label '1'; classification needs two or more"):
         adapter().prepare({"train": ds(text=["a", "b"], label=[1, 1])}, {})
-    with pytest.raises(UserError, match="only one class"):
+    # with task.labels, the message names the class the rows have, by its name
+    with pytest.raises(UserError, match="all 2 rows have label 'positive'"):
+        adapter(labels={0: "negative", 1: "positive"}).prepare({"train": ds(text=["a", "b"], label=["1", "positive"])}, {})
+    with pytest.raises(UserError, match="no rows; classification needs two or more"):
         adapter().prepare({"train": ds(text=[], label=[])}, {})  # empty files are refused earlier, in data.py
 
 

@@ -97,6 +97,32 @@ def test_headerless_tsv_with_names(tmp_path):
     assert plain.column_names == ["column_1", "column_2", "column_3"]
 
 
+def test_rows_with_the_wrong_number_of_fields(tmp_path):
+    """A row with a field too many or too few is named by file and line, before pandas reads it.
+
+    Left to pandas, a first row with an extra field made column 1 the index (every column shifted
+    by one) and a short row was filled with empty values that trained as text.
+    """
+    cases = [
+        ("a.tsv", "sentence\tlabel\ngood movie\t1\tx\nbad\t0\n", "a.tsv:2: 3 field.*header has 2 .a tab inside"),
+        ("b.tsv", "sentence\tlabel\r\ngood\t1\r\n\r\nbad\r\n", "b.tsv:4: 1 field.*header has 2 .a field is missing"),
+        ("c.csv", 'sentence,label\n"a, b",1\n"c\nd",0\ne, f,1\n', "c.csv:5: 3 field.*header has 2 .a comma inside"),
+    ]
+    for name, text, says in cases:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(UserError, match=f"data.train: .*{says}"):
+            read_split(str(tmp_path / name), "train")
+    # quoted commas and line breaks in a csv, and a BOM, are one field each
+    (tmp_path / "ok.csv").write_text('\ufeffsentence,label\n"a, b",1\n"c\nd",0\n', encoding="utf-8")
+    assert read_split(str(tmp_path / "ok.csv"), "train")["sentence"] == ["a, b", "c\nd"]
+    # headerless: each row against data.column_names, or against the first row
+    (tmp_path / "g.tsv").write_text("I love it\t0,17\tid1\nmeh\t27\n", encoding="utf-8")
+    with pytest.raises(UserError, match="g.tsv:1: 3 field.*data.column_names names 2"):
+        read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False, column_names=["text", "labels"]))
+    with pytest.raises(UserError, match="g.tsv:2: 2 field.*the first row has 3"):
+        read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False))
+
+
 def test_conll_reader_and_column_errors(tmp_path):
     from bert_tasks.recipe import DataConfig
 
