@@ -141,6 +141,11 @@ class SpanQA(TaskAdapter):
                     f"{{text: [str, ...], answer_start: [int, ...]}}, lists of equal length (empty: no answer); "
                     f"got {shown(ans)}"
                 )
+            if not all(t.strip() for t in ans["text"]):
+                raise UserError(
+                    f"{split} split ({source}), row {i + 1} (id {ids[i]}): an answer text is blank, got {shown(ans)}; "
+                    f"a question without an answer has empty lists"
+                )
             texts, starts, ok = [], [], True
             for text, start in zip(ans["text"], ans["answer_start"]):
                 if start >= 0 and ctx[start : start + len(text)] == text:

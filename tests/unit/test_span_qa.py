@@ -98,6 +98,9 @@ def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
          r"row 2 \(id 1\): answers must be .* got \[\{'text': 'Ann'"),
         ('{"question": "who?", "context": "Ann sat.", "answers": {"text": ["Ann"], "answer_start": []}}',
          r"row 2 \(id 1\): answers must be .* lists of equal length"),
+        # a blank answer text would train a span that ends before it starts
+        ('{"question": "who?", "context": "Ann sat.", "answers": {"text": ["Ann", " "], "answer_start": [0, 3]}}',
+         r"row 2 \(id 1\): an answer text is blank, got .*; a question without an answer has empty lists"),
     ]
     for line, message in cases:
         path = tmp_path / "qa.jsonl"
