@@ -247,8 +247,9 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
     width, doc, start = None, 0, 0
     tokens: list[str] = []
     tags: list[str] = []
-    for number, raw in enumerate([*text.splitlines(), ""], start=1):  # a final blank line ends the last sentence
-        line = raw.rstrip("\r\n")
+    # Lines end at \n only: str.splitlines() would also break a line at characters such as U+2028 or U+0085.
+    for number, raw in enumerate([*text.split("\n"), ""], start=1):  # a final blank line ends the last sentence
+        line = raw.rstrip("\r")
         cols = (line.split("\t") if tabbed else line.split()) if line.strip() else []
         if not cols or cols[0] == "-DOCSTART-":
             if tokens:
@@ -256,10 +257,14 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
                 tokens, tags = [], []
             doc += bool(cols)
             continue
+        if len(cols) < 2:
+            split = "tabs only, as the file has tabs" if tabbed else "whitespace"
+            raise UserError(f"{path}:{number}: a token line needs a token and a tag, in columns split on {split}: "
+                            f"{line!r}")
         width = width or len(cols)
-        if len(cols) != width or len(cols) < 2:
+        if len(cols) != width:
             raise UserError(
-                f"{path}:{number}: {len(cols)} column(s), expected {max(width, 2)} as on the file's first line: {line!r}"
+                f"{path}:{number}: {len(cols)} column(s), expected {width} as on the file's first line: {line!r}"
             )
         if not tokens:
             start = number

@@ -139,6 +139,13 @@ def test_conll_reader_and_column_errors(tmp_path):
         read_split(str(path), "train", DataConfig(format="conll"))
     (tmp_path / "zh.bmes").write_text("高\tB-NAME\n勇\tE-NAME\n", encoding="utf-8")
     assert read_split(str(tmp_path / "zh.bmes"), "train")["tokens"] == [["高", "勇"]]
+    # a line with a token and no tag; with tabs in the file, a space does not split columns
+    path.write_text("EU B-ORG\nrejects O\n\nPeter B-PER\nBlack\tI-PER\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"x.txt:1: a token line needs a token and a tag, .* split on tabs only"):
+        read_split(str(path), "train", DataConfig(format="conll"))
+    # lines end at \n only: U+2028 or U+0085 inside a token stays in it
+    path.write_text("a\u2028b\tO\nc\x85d\tB-PER\n", encoding="utf-8")
+    assert read_split(str(path), "train", DataConfig(format="conll"))["tokens"] == [["a\u2028b", "c\x85d"]]
 
 
 def test_validation_held_out_by_group(tmp_path):
