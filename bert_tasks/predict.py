@@ -119,20 +119,30 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
     """Rows of an input file: ``.jsonl``/``.json`` records, ``.csv``/``.tsv`` with a header, or
     plain text with one input per line (tab-separated values fill ``fields`` in order)."""
     import csv
+    import io
     import json
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_utf8, json_records
+    from .data import check_fields, check_utf8, json_records
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        return json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
-    if suffix in (".csv", ".tsv"):
-        return list(csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ","))
-    return [dict(zip(fields, line.split("\t"))) for line in text.splitlines() if line.strip()]
+        rows = json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
+    elif suffix in (".csv", ".tsv"):
+        # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.
+        check_fields(str(path), text, suffix[1:], "--input")
+        tsv = suffix == ".tsv"
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if tsv else ",",
+                                   quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL))
+    else:  # lines end at \n only (str.splitlines would also split a text at U+2028, U+0085, ...)
+        lines = (line.rstrip("\r") for line in text.split("\n"))
+        rows = [dict(zip(fields, line.split("\t"))) for line in lines if line.strip()]
+    if not rows:
+        raise UserError(f"--input {path}: no inputs in the file")
+    return rows
 
 
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:

@@ -18,6 +18,13 @@ def test_formats(tmp_path):
         {"text": "x"}, {"text": "y"}]
     assert read_inputs(write(tmp_path, "a.json", ' [{"text": "x"}]'), fields) == [{"text": "x"}]
     assert read_inputs(write(tmp_path, "a.tsv", "text\ttext_pair\nx\ty\n"), fields) == [{"text": "x", "text_pair": "y"}]
+    # a text holding U+2028 or U+0085 is one input; tsv quotes are text (as the data reader reads tsv);
+    # csv quotes may hold commas and line breaks
+    assert read_inputs(write(tmp_path, "b.txt", "a\u2028b\r\nc\x85d\n"), fields) == [
+        {"text": "a\u2028b"}, {"text": "c\x85d"}]
+    assert read_inputs(write(tmp_path, "b.tsv", 'text\n"x\n'), fields) == [{"text": '"x'}]
+    assert read_inputs(write(tmp_path, "b.csv", 'text,text_pair\n"a, b","c\nd"\n'), fields) == [
+        {"text": "a, b", "text_pair": "c\nd"}]
 
 
 @pytest.mark.parametrize("name, data, says", [
@@ -27,6 +34,11 @@ def test_formats(tmp_path):
     ("bad.jsonl", '{"text": "a"}\n{"text": \n', r"bad.jsonl:2: not a JSON record"),
     ("bad.txt", b"caf\xe9\n", r"bad.txt: not UTF-8 text \(byte offset 3\)"),
     ("missing.txt", None, r"--input: file not found: .*missing.txt"),
+    ("bad.tsv", "text\tx\na\tb\tc\n", r"--input: .*bad.tsv:2: 3 field\(s\), but the header has 2"),
+    ("bad.csv", "text,x\na\n", r"--input: .*bad.csv:2: 1 field\(s\), but the header has 2 \(a field is missing\)"),
+    ("empty.txt", "\n \n", r"--input .*empty.txt: no inputs in the file"),
+    ("empty.tsv", "text\n", r"--input .*empty.tsv: no inputs in the file"),
+    ("empty.jsonl", "", r"--input .*empty.jsonl: no inputs in the file"),
 ])
 def test_bad_input_files_name_file_and_place(tmp_path, name, data, says):
     path = tmp_path / name if data is None else write(tmp_path, name, data)
