@@ -70,7 +70,8 @@ def json_records(path: str, text: str, noun: str = "row", example: str = "") -> 
             ) from None
     else:
         records, where = [], f"{path}:"
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Lines end at \n only: a JSON string may hold U+2028 or U+0085 unescaped (json.dumps(ensure_ascii=False)).
+        for number, line in enumerate(text.split("\n"), start=1):
             if line.strip():
                 try:
                     records.append((number, json.loads(line)))

@@ -23,6 +23,8 @@ def test_formats(tmp_path):
     assert read_inputs(write(tmp_path, "b.txt", "a\u2028b\r\nc\x85d\n"), fields) == [
         {"text": "a\u2028b"}, {"text": "c\x85d"}]
     assert read_inputs(write(tmp_path, "b.tsv", 'text\n"x\n'), fields) == [{"text": '"x'}]
+    assert read_inputs(write(tmp_path, "b.jsonl", '{"text": "a\u2028b"}\r\n{"text": "c\x85"}\n'), fields) == [
+        {"text": "a\u2028b"}, {"text": "c\x85"}]
     assert read_inputs(write(tmp_path, "b.csv", 'text,text_pair\n"a, b","c\nd"\n'), fields) == [
         {"text": "a, b", "text_pair": "c\nd"}]
 
