@@ -402,11 +402,12 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     )
 
 
-def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterable[str] = ()) -> Recipe:
+def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typing.Iterable[str] = ()) -> Recipe:
     """Load, override and validate a recipe.
 
     Args:
-        name_or_path: a shipped recipe name (``sst2``), a YAML path, or a mapping.
+        name_or_path: a shipped recipe name (``sst2``), a YAML path, a mapping, or a :class:`Recipe`
+            (returned as it is without overrides; with them, a new one).
         overrides: ``key=value`` / ``~key`` strings, as on the command line.
 
     Returns:
@@ -415,9 +416,15 @@ def load_recipe(name_or_path: str | os.PathLike | dict, overrides: typing.Iterab
     if isinstance(overrides, (str, bytes)):
         raise UserError(f"overrides must be a list of 'key=value' strings, e.g. [{overrides!r}], not one string")
     overrides = list(overrides)
+    if isinstance(name_or_path, Recipe):
+        if not overrides:
+            return name_or_path
+        recipe = validate(apply_overrides(name_or_path.to_dict(), overrides), "command line", name_or_path.name)
+        recipe.source = name_or_path.source
+        return recipe
     if not isinstance(name_or_path, (str, os.PathLike, dict)):
         raise UserError(
-            f"a recipe is a shipped name, a YAML path or a mapping, got {type(name_or_path).__name__} {name_or_path!r}"
+            f"a recipe is a shipped name, a YAML path, a mapping or a Recipe, got {type(name_or_path).__name__} {name_or_path!r}"
         )
     if isinstance(name_or_path, dict):
         raw, where, name, source = name_or_path, "recipe", "recipe", None

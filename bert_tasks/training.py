@@ -281,8 +281,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     """
     from transformers import set_seed
 
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides)
+    recipe = load_recipe(recipe, overrides)
     args = training_arguments(recipe)
     job = prepare_job(recipe)
     check_best_metric(recipe, job)
@@ -363,13 +362,12 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
 
     Args:
         recipe: a :class:`Recipe`, a shipped recipe name, or a YAML path.
-        overrides: ``key=value`` strings applied to a name or path.
+        overrides: ``key=value`` strings applied to the recipe.
 
     Returns:
         (run directory, ``{"validation": {...}, "test": {...}}``).
     """
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides)
+    recipe = load_recipe(recipe, overrides)
     _check_output_dir(recipe)
     _check_resume(recipe)
     trainer = build_trainer(recipe)
@@ -418,8 +416,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
         ``first_example`` (tokens and segment ids of train's first row), and
         ``parameters`` of the model.
     """
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides)
+    recipe = load_recipe(recipe, overrides)
     training_arguments(recipe)
     job = prepare_job(recipe)
     model = load_with_hint(

@@ -204,9 +204,20 @@ def test_unknown_recipe_name():
 def test_wrong_argument_types_are_named():
     with pytest.raises(UserError, match=r"overrides must be a list of 'key=value' strings, e.g. \['train.seed=1'\]"):
         load_recipe("sst2", "train.seed=1")
-    with pytest.raises(UserError, match="a recipe is a shipped name, a YAML path or a mapping, got list"):
+    with pytest.raises(UserError, match="a recipe is a shipped name, a YAML path, a mapping or a Recipe, got list"):
         load_recipe(["sst2"])
     assert load_recipe("sst2", ("train.seed=1",)).train["seed"] == 1  # any iterable of strings
+
+
+def test_overrides_apply_to_a_recipe_object():
+    recipe = load_recipe("sst2")
+    assert load_recipe(recipe) is recipe
+    changed = load_recipe(recipe, ["train.seed=7", "~task.labels"])  # before: overrides of a Recipe were ignored
+    assert changed.train["seed"] == 7 and changed.task.labels is None
+    assert (changed.name, changed.source) == (recipe.name, recipe.source)
+    assert recipe.train["seed"] == 42  # the given recipe is unchanged
+    with pytest.raises(UserError, match="command line: unknown key 'train.sede'"):
+        load_recipe(recipe, ["train.sede=7"])
 
 
 def test_resolved_recipe_round_trips(tmp_path):
