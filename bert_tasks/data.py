@@ -19,6 +19,7 @@ not exist as a path       its config; ``name:split`` picks a split)
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -38,9 +39,16 @@ def _as_list(spec: Any) -> list[str]:
     return [str(s) for s in spec] if isinstance(spec, (list, tuple)) else [str(spec)]
 
 
+def _is_pattern(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
 def _looks_like_path(spec: str) -> bool:
     """A path, not a hub id ('org/name' has one slash and no file extension)."""
-    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).suffix.lower() in EXTENSIONS
+    return (
+        spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).suffix.lower() in EXTENSIONS
+        or _is_pattern(spec)
+    )
 
 
 def check_utf8(path: str) -> str:
@@ -116,6 +124,30 @@ def file_format(path: str, fmt: str) -> str:
     return "tsv" if "\t" in first else "csv"
 
 
+def expand_paths(paths: list[str], where: str) -> list[str]:
+    """``~`` expanded, and each glob pattern (``train-*.csv``) replaced by the files it matches, sorted.
+
+    A folder is an error that names the files in it (datasets' readers take files, not folders).
+    """
+    out = []
+    for p in map(os.path.expanduser, paths):
+        if _is_pattern(p):
+            found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
+            if not found:
+                raise UserError(f"{where}: no file matches {p}")
+            out += found
+        elif os.path.isdir(p):
+            inside = sorted(f.name for f in Path(p).iterdir() if f.is_file())
+            suffix = next((Path(f).suffix for f in inside if Path(f).suffix.lower() in EXTENSIONS), "")
+            holds = f"it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''}" if inside else "it is empty"
+            raise UserError(
+                f"{where}: {p} is a folder ({holds}); name its files, or a pattern such as {os.path.join(p, '*' + suffix)}"
+            )
+        else:
+            out.append(p)
+    return out
+
+
 def _records(text: str, kind: str):
     """(line number, fields) of each non-blank record of a csv (quotes honoured) or tsv (none) text."""
     if kind == "tsv":
@@ -170,6 +202,7 @@ def read_files(
     """
     from datasets import load_dataset
 
+    paths = expand_paths(paths, where)
     texts = {}
     for p in paths:
         if not os.path.isfile(p):

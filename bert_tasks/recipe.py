@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import re
 import typing
@@ -253,7 +254,7 @@ def _resolve_data_paths(data: dict, base: Path) -> dict:
     """Make relative data paths written in a recipe file relative to that file's folder."""
 
     def fix(p):
-        if isinstance(p, str) and not os.path.isabs(p) and (base / p).exists():
+        if isinstance(p, str) and not os.path.isabs(p) and ((base / p).exists() or glob.glob(str(base / p))):
             return str((base / p).resolve())
         return p
 

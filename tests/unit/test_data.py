@@ -123,6 +123,21 @@ def test_rows_with_the_wrong_number_of_fields(tmp_path):
         read_split(str(tmp_path / "g.tsv"), "train", DataConfig(header=False))
 
 
+def test_glob_patterns_folders_and_home(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    for name, rows in [("t1.tsv", "a\t0\n"), ("t2.tsv", "b\t1\nc\t0\n")]:
+        (tmp_path / "d" / name).write_text("text\tlabel\n" + rows, encoding="utf-8")
+    assert read_split(str(tmp_path / "d" / "t*.tsv"), "train")["text"] == ["a", "b", "c"]  # sorted by name
+    with pytest.raises(UserError, match=r"data.train: no file matches .*x\*.tsv"):
+        read_split(str(tmp_path / "d" / "x*.tsv"), "train")
+    # a folder is named as one (before: "file not found"), with its files and a pattern to use
+    with pytest.raises(UserError, match=r"data.train: .*/d is a folder \(it holds t1.tsv, t2.tsv\); name its files, "
+                                        r"or a pattern such as .*/d/\*.tsv"):
+        read_split(str(tmp_path / "d"), "train")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert len(read_split("~/d/t2.tsv", "train")) == 2
+
+
 def test_conll_reader_and_column_errors(tmp_path):
     from bert_tasks.recipe import DataConfig
 

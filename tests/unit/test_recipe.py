@@ -179,6 +179,11 @@ def test_relative_paths_resolve_against_recipe_file(tmp_path):
     (tmp_path / "train.tsv").write_text("text\tlabel\n", encoding="utf-8")
     recipe = load_recipe(write(tmp_path, BASIC))
     assert recipe.data.train == str((tmp_path / "train.tsv").resolve())
+    # a glob pattern too, when it matches beside the recipe
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.tsv").write_text("text\tlabel\n", encoding="utf-8")
+    recipe = load_recipe(write(tmp_path, BASIC.replace("train.tsv", "d/*.tsv")))
+    assert recipe.data.train == str((tmp_path / "d").resolve() / "*.tsv")
 
 
 def test_toolkit_defaults_visible_and_overridable(tmp_path):
