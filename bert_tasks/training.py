@@ -318,11 +318,42 @@ def _check_output_dir(recipe: Recipe) -> None:
     out = recipe.train["output_dir"]
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"train.output_dir '{out}' is a file, not a folder; choose another train.output_dir")
-    if is_finished(out) and not recipe.overwrite and not recipe.train.get("resume_from_checkpoint"):
+    if recipe.overwrite or recipe.train.get("resume_from_checkpoint"):
+        return
+    if is_finished(out):
         raise UserError(
             f"train.output_dir '{out}' holds a finished run; choose another train.output_dir, "
             f"or set overwrite=true to replace it"
         )
+    old = _checkpoints(out)
+    if old:  # a fresh start would mix them with its own, and resume_from_checkpoint=auto would pick the newest
+        raise UserError(
+            f"train.output_dir '{out}' holds checkpoints of an unfinished run ({', '.join(old)}); resume it with "
+            f"train.resume_from_checkpoint=auto, or set overwrite=true to start again (its files are removed)"
+        )
+
+
+def _checkpoints(out: str | os.PathLike) -> list[str]:
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    folder = Path(out)
+    found = folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if folder.is_dir() else []
+    return sorted((p.name for p in found if p.is_dir()), key=lambda n: (len(n), n))
+
+
+def _clear_previous_run(out: Path) -> None:
+    """``overwrite: true``: a folder holding a previous run (``DONE``, ``recipe.yaml`` or checkpoints) is
+    emptied, so that none of its files (a checkpoint, a split's predictions) passes for this run's."""
+    if not (is_finished(out) or (out / "recipe.yaml").is_file() or _checkpoints(out)):
+        return
+    import shutil
+
+    clear_finished(out)  # first: a folder half-emptied is never taken for a finished run
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _check_resume(recipe: Recipe) -> None:
@@ -374,6 +405,8 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
     out = Path(trainer.args.output_dir)
     main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory
     if main:
+        if recipe.overwrite and not recipe.train.get("resume_from_checkpoint"):
+            _clear_previous_run(out)
         clear_finished(out)
         write_text(out / "recipe.yaml", recipe.to_yaml())
 

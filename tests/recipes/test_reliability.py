@@ -99,3 +99,16 @@ def test_resume_refuses_a_pickled_optimizer_state(tiny_encoder, tmp_path):
     proc = run_cli("sst2", *common, "train.max_steps=6", f"train.resume_from_checkpoint={checkpoint}")
     assert proc.returncode == 2
     assert "optimizer.pt" in proc.stderr and "pickle" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_overwrite_replaces_the_previous_run(tiny_encoder, tmp_path):
+    out = tmp_path / "run"
+    first = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=4",
+                    "train.save_strategy=steps", "train.save_steps=2", f"data.test={ROOT}/recipes/data/sst2/dev.tsv")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (out / "predictions_test.jsonl").is_file() and (out / "checkpoint-4").is_dir()
+    again = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=1", "overwrite=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+    # nothing of the first run is left to pass for the second's: no test predictions, no step-4 checkpoint
+    assert not (out / "predictions_test.jsonl").exists() and not (out / "checkpoint-4").exists()
+    assert set(json.loads((out / "metrics.json").read_text())) == {"validation"} and (out / "DONE").is_file()

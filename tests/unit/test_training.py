@@ -24,3 +24,35 @@ def test_a_misspelt_best_metric_fails_before_training(tiny_encoder, tmp_path):
     trainer = build_trainer("sst2", [f"encoder={tiny_encoder}", f"train.output_dir={tmp_path}",
                                      "train.metric_for_best_model=eval_f1_positive"])  # Trainer's eval_ prefix is fine
     assert trainer.args.metric_for_best_model == "eval_f1_positive"
+
+
+def test_output_dir_of_a_previous_run(tmp_path):
+    """A finished run is kept unless overwrite=true; an unfinished run's checkpoints are not silently mixed
+    with a fresh start; overwrite=true empties a run folder, and leaves a folder that is no run alone."""
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import _check_output_dir, _clear_previous_run
+
+    out = tmp_path / "run"
+    (out / "checkpoint-10").mkdir(parents=True)
+    (out / "checkpoint-9").mkdir()
+    (out / "predictions_test.jsonl").write_text("{}\n")
+
+    def check(*overrides):
+        _check_output_dir(load_recipe("sst2", [f"train.output_dir={out}", *overrides]))
+
+    with pytest.raises(UserError, match=r"holds checkpoints of an unfinished run \(checkpoint-9, checkpoint-10\); "
+                                        r"resume it with train.resume_from_checkpoint=auto, or set overwrite=true"):
+        check()
+    check("train.resume_from_checkpoint=auto")
+    check("overwrite=true")
+    (out / "DONE").write_text("finished\n")
+    with pytest.raises(UserError, match="holds a finished run; choose another train.output_dir, or set overwrite=true"):
+        check()
+
+    _clear_previous_run(out)
+    assert out.is_dir() and not list(out.iterdir())
+    other = tmp_path / "notes"  # no DONE, recipe.yaml or checkpoint: not a run, nothing removed
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    _clear_previous_run(other)
+    assert (other / "keep.txt").is_file()
