@@ -342,9 +342,10 @@ def _checkpoints(out: str | os.PathLike) -> list[str]:
 
 
 def _clear_previous_run(out: Path) -> None:
-    """``overwrite: true``: a folder holding a previous run (``DONE``, ``recipe.yaml`` or checkpoints) is
-    emptied, so that none of its files (a checkpoint, a split's predictions) passes for this run's."""
-    if not (is_finished(out) or (out / "recipe.yaml").is_file() or _checkpoints(out)):
+    """``overwrite: true``: a folder holding a previous run (``DONE`` or checkpoints) is emptied, so that
+    none of its files (a checkpoint, a split's predictions) passes for this run's. A folder without them
+    is left as it is (a ``recipe.yaml`` alone is no sign of a run: it may be the user's own)."""
+    if not (is_finished(out) or _checkpoints(out)):
         return
     import shutil
 

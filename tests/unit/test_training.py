@@ -51,8 +51,8 @@ def test_output_dir_of_a_previous_run(tmp_path):
 
     _clear_previous_run(out)
     assert out.is_dir() and not list(out.iterdir())
-    other = tmp_path / "notes"  # no DONE, recipe.yaml or checkpoint: not a run, nothing removed
+    other = tmp_path / "project"  # no DONE and no checkpoint: not a run, nothing removed
     other.mkdir()
-    (other / "keep.txt").write_text("x")
+    (other / "recipe.yaml").write_text("task: classification\n")
     _clear_previous_run(other)
-    assert (other / "keep.txt").is_file()
+    assert (other / "recipe.yaml").is_file()
