@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import plots
-from ..config_check import build_dataclass
+from ..config_check import build_dataclass, closest
 from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
@@ -57,6 +57,23 @@ class MultiHeadOptions(SequenceOptions):
     )
     delimiter: str = field(default=",", metadata={"help": "Separator of fine labels written in one string."})
     rule: Literal["majority", "first"] = field(default="majority", metadata={"help": "Several groups in one row."})
+
+
+def _groups(head: str, mapping: dict, fine: list[str] | None) -> dict[str, str]:
+    """fine label -> its group, from ``{group: [fine labels]}``; a fine label in two groups, or one that
+    ``task.source_labels`` lacks (a typo would match nothing), is an error naming it."""
+    out: dict[str, str] = {}
+    for group, members in mapping.items():
+        for member in members if isinstance(members, (list, tuple)) else [members]:
+            f = str(member)
+            if f in out:
+                raise UserError(f"task.heads.{head}.map: fine label '{f}' is in two groups, '{out[f]}' and '{group}'")
+            if fine and f not in fine:
+                raise UserError(
+                    f"task.heads.{head}.map.{group}: '{f}' is not one of task.source_labels{closest(f, fine)}"
+                )
+            out[f] = str(group)
+    return out
 
 
 @register_task
@@ -108,7 +125,7 @@ class MultiHead(Classification):
         groups: dict[str, dict[str, str]] = {}
         for name, spec in self.specs.items():
             if spec.map:
-                groups[name] = {str(f): str(g) for g, members in spec.map.items() for f in members}
+                groups[name] = _groups(name, spec.map, fine)
                 self.head_labels[name] = [str(g) for g in spec.map]
             elif spec.labels:
                 self.head_labels[name] = [str(v) for v in spec.labels]

@@ -35,6 +35,18 @@ def test_head_spec_is_strict():
         adapter(heads={"size": {}})
 
 
+def test_map_names_a_typo_and_a_label_in_two_groups():
+    data = {"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"]})}
+    # before: a typo matched nothing, and a label in two groups went silently to the later one
+    typo = {"ekman": {"map": {"joy": ["joy", "lvoe"], "anger": ["anger"], "neutral": ["neutral"]}}}
+    with pytest.raises(UserError, match=r"task.heads.ekman.map.joy: 'lvoe' is not one of task.source_labels "
+                                        r"\(did you mean 'love'\?\)"):
+        adapter(heads=typo).prepare(data, {})
+    twice = {"ekman": {"map": {"joy": ["joy", "anger"], "anger": ["anger"]}}}
+    with pytest.raises(UserError, match=r"task.heads.ekman.map: fine label 'anger' is in two groups, 'joy' and 'anger'"):
+        adapter(heads=twice).prepare(data, {})
+
+
 def test_model_sums_head_losses(tiny_encoder):
     ad = adapter(heads=HEADS)
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
