@@ -183,15 +183,15 @@ class Classification(TaskAdapter):
         """
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"])
         self._fix_label_set(out, sources)
-        for split, ds in out.items():
-            if "label" in ds.column_names:
-                out[split] = self._map_labels(ds, split, sources.get(split, "data"))
-        present = sorted(set(out["train"]["label"])) if "train" in out else [0, 1]
-        if len(present) < 2:
-            found = f"all {len(out['train'])} rows have label '{self.names[present[0]]}'" if present else "no rows"
-            raise UserError(
-                f"train split ({sources.get('train', 'data')}): {found}; classification needs two or more classes"
-            )
+        for split in sorted(out, key=lambda s: s != "train"):  # train first: its one-class check comes first
+            if "label" in out[split].column_names:
+                out[split] = self._map_labels(out[split], split, sources.get(split, "data"))
+            present = sorted(set(out[split]["label"])) if split == "train" else [0, 1]
+            if len(present) < 2:
+                found = f"all {len(out[split])} rows have label '{self.names[present[0]]}'" if present else "no rows"
+                raise UserError(
+                    f"train split ({sources.get('train', 'data')}): {found}; classification needs two or more classes"
+                )
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
                 raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
