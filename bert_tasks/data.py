@@ -178,6 +178,13 @@ def check_fields(path: str, text: str, kind: str, where: str, header: bool = Tru
         if width is None:
             width = len(fields)
             what = f"the {'header' if header else 'first row'} has {width}"
+            other = next((d for d in ("\t", ";", "|") if width == 1 and d in fields[0]), None)
+            if kind == "csv" and other:  # read as one column, e.g. a tab-separated file named .csv
+                fix = "name it .tsv or set data.format=tsv" if other == "\t" else "save it comma-separated"
+                raise UserError(
+                    f"{where}: {path}:{number}: one field {fields[0]!r}; the file looks separated by {other!r}, "
+                    f"not by commas: {fix}"
+                )
         elif len(fields) != width:
             if len(fields) < width:
                 hint = "a field is missing"

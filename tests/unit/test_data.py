@@ -112,6 +112,12 @@ def test_rows_with_the_wrong_number_of_fields(tmp_path):
         (tmp_path / name).write_text(text, encoding="utf-8")
         with pytest.raises(UserError, match=f"data.train: .*{says}"):
             read_split(str(tmp_path / name), "train")
+    # a csv whose header is one field holding tabs or semicolons: the file is separated by something else
+    for sep, shown, fix in [("\t", r"\\t", "name it .tsv or set data.format=tsv"), (";", ";", "save it comma-separated")]:
+        (tmp_path / "s.csv").write_text(f"sentence{sep}label\ngood{sep}1\n", encoding="utf-8")
+        with pytest.raises(UserError, match=f"s.csv:1: one field .*; the file looks separated by '{shown}', not by "
+                                            f"commas: {fix}"):
+            read_split(str(tmp_path / "s.csv"), "train")
     # quoted commas and line breaks in a csv, and a BOM, are one field each
     (tmp_path / "ok.csv").write_text('\ufeffsentence,label\n"a, b",1\n"c\nd",0\n', encoding="utf-8")
     assert read_split(str(tmp_path / "ok.csv"), "train")["sentence"] == ["a, b", "c\nd"]
