@@ -22,11 +22,14 @@ import csv
 import glob
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError, shown
+
+log = logging.getLogger("bert_tasks")
 
 SPLITS = ("train", "validation", "test")
 EXTENSIONS = {
@@ -405,6 +408,24 @@ def read_split(spec: Any, split: str, data: Any = None):
     return read_hub(paths[0], data.hub_config, split, where)
 
 
+def _warn_shared_files(data: Any) -> None:
+    """A validation or test split read from a train file measures fit, not generalisation: say so."""
+
+    def files(spec: Any) -> set[str]:
+        found = set()
+        for p in _as_list(spec) if spec is not None else []:
+            p = os.path.expanduser(p)
+            found.update(os.path.realpath(f) for f in (glob.glob(p) if _is_pattern(p) else [p]) if os.path.isfile(f))
+        return found
+
+    train = files(data.train)
+    for split in ("validation", "test"):
+        shared = sorted(train & files(getattr(data, split)))
+        if shared:
+            log.warning("data.%s reads %s, which data.train reads too: its metrics measure fit to the training "
+                        "data, not generalisation", split, ", ".join(shared))
+
+
 def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
     """Read every split the recipe names.
 
@@ -427,6 +448,7 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         sources[split] = ", ".join(_as_list(spec))
         if len(splits[split]) == 0:  # e.g. a hub split or a JSON list with no rows
             raise UserError(f"{split} split ({sources[split]}): the split is empty (0 rows)")
+    _warn_shared_files(data)
     if hold:
         if "train" not in splits:
             raise UserError("data.validation_from_train needs data.train")

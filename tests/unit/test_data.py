@@ -242,3 +242,15 @@ def test_squad_json_rows_and_errors_naming_the_question(tmp_path):
                          ({"answer_start": "zero"}, "answers need a text and an integer answer_start")):
         with pytest.raises(UserError, match=f"{place}: {says}"):
             read_split(squad_file(tmp_path, **change), "train")
+
+
+def test_a_split_read_from_a_train_file_is_warned_about(tmp_path, caplog):
+    (tmp_path / "t.tsv").write_text("text\tlabel\na\t0\nb\t1\n", encoding="utf-8")
+    (tmp_path / "v.tsv").write_text("text\tlabel\nc\t0\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation=str(tmp_path / "v.tsv")))
+        assert not caplog.records
+        load_splits(DataConfig(train=str(tmp_path / "t.tsv"), test=[str(tmp_path / "v.tsv"), str(tmp_path / "*.tsv")]))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"data.test reads {tmp_path.resolve() / 't.tsv'}, which data.train reads too: its metrics measure fit to the "
+        "training data, not generalisation"]
