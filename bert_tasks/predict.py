@@ -146,11 +146,11 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
 
 
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
-    """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder, or
+    """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder (or ends with ``/``), or
     ``<input without suffix>.predictions.jsonl``; never the input file itself."""
     name = Path(input_path).with_suffix("").name + ".predictions.jsonl"
     out = Path(input_path).with_name(name) if output_path is None else Path(output_path)
-    if out.is_dir():
+    if out.is_dir() or (output_path is not None and str(output_path).endswith(("/", os.sep))):  # "out/": a folder
         out = out / name
     if out.resolve() == Path(input_path).resolve():
         raise UserError(f"--output {out} is the input file; choose another path (the input would be overwritten)")

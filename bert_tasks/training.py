@@ -34,7 +34,7 @@ from .data import load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code
 from .errors import UserError
 from .recipe import Recipe, load_recipe
-from .rundir import clear_finished, is_finished, mark_finished, write_json, write_text
+from .rundir import clear_finished, file_mode, is_finished, mark_finished, write_json, write_text
 from .tasks import get_task
 
 log = logging.getLogger("bert_tasks")
@@ -112,6 +112,9 @@ def _trainer_class():
 
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             super()._save(output_dir, state_dict)
+            # safetensors writes 0600 files whatever the umask (safetensors issue #782): give them open()'s mode
+            for weights in Path(output_dir or self.args.output_dir).glob("*.safetensors"):
+                os.chmod(weights, file_mode())
             # training_args.bin is a pickle of TrainingArguments; recipe.yaml records them instead.
             Path(output_dir or self.args.output_dir, "training_args.bin").unlink(missing_ok=True)
 

@@ -86,6 +86,9 @@ def test_run_and_checkpoints_hold_no_pickle(tiny_encoder, tmp_path):
     checkpoint = out / "checkpoint-4"
     for name in ("model.safetensors", "optimizer.safetensors", "scheduler.safetensors", "rng_state.safetensors"):
         assert (checkpoint / name).is_file(), name
+    # every file has the mode of config.json (written by open()), not the 0600 of mkstemp and safetensors
+    mode = (out / "config.json").stat().st_mode & 0o777
+    assert {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in files if p.stat().st_mode & 0o777 != mode} == {}
 
 
 def test_resume_refuses_a_pickled_optimizer_state(tiny_encoder, tmp_path):

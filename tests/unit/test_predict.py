@@ -81,6 +81,8 @@ def test_prediction_path_never_the_input(tmp_path):
     assert prediction_path(src, tmp_path / "o.jsonl") == tmp_path / "o.jsonl"
     (tmp_path / "out").mkdir()
     assert prediction_path(src, tmp_path / "out") == tmp_path / "out" / "in.predictions.jsonl"  # a folder
+    # a path ending in / is a folder even before it exists (before: a file named "new" was written)
+    assert prediction_path(src, f"{tmp_path}/new/") == tmp_path / "new" / "in.predictions.jsonl"
     for same in (src, tmp_path / "out" / ".." / "in.txt"):
         with pytest.raises(UserError, match="is the input file; choose another path"):
             prediction_path(src, same)
