@@ -251,6 +251,6 @@ def test_a_split_read_from_a_train_file_is_warned_about(tmp_path, caplog):
         load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation=str(tmp_path / "v.tsv")))
         assert not caplog.records
         load_splits(DataConfig(train=str(tmp_path / "t.tsv"), test=[str(tmp_path / "v.tsv"), str(tmp_path / "*.tsv")]))
-    assert [r.getMessage() for r in caplog.records] == [
-        f"data.test reads {tmp_path.resolve() / 't.tsv'}, which data.train reads too: its metrics measure fit to the "
-        "training data, not generalisation"]
+    said = (f"data.test reads {tmp_path.resolve() / 't.tsv'}, which data.train reads too: its metrics measure fit to "
+            "the training data, not generalisation")
+    assert [r.getMessage() for r in caplog.records] == [said]

@@ -33,10 +33,9 @@ def test_checkpoint_states_follow_the_umask_too(tmp_path):
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     path = write_text(tmp_path / "f.txt", "old\n")
-    with pytest.raises(RuntimeError):
-        with atomic_path(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
     assert path.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
 
 
