@@ -238,7 +238,38 @@ def prepare_job(recipe: Recipe) -> Job:
         drop = [c for c in ds.column_names if c != "label"]
         features[split] = ds.map(encode, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
     adapter.attach(rows, features)
-    return Job(recipe, adapter, tokenizer, rows, features, sources)
+    job = Job(recipe, adapter, tokenizer, rows, features, sources)
+    for split, n in rows_cut(job).items():
+        total = len(features[split])
+        (log.warning if n >= 0.01 * total else log.info)(
+            "%s: %d of %d rows (%.1f%%) are longer than data.max_length=%d tokens and were cut to it; "
+            "a larger data.max_length keeps them whole", split, n, total, 100 * n / total, recipe.data.max_length,
+        )
+    return job
+
+
+def rows_cut(job: Job) -> dict[str, int]:
+    """Split -> rows that encoding cut at ``data.max_length`` (empty for adapters that make windows).
+
+    Counted from the encoded lengths, so cached encodings count too: the few rows that fill
+    ``max_length`` are encoded again without the limit, to tell a cut row from one exactly that long.
+    """
+    if not job.adapter.cuts_at_max_length:
+        return {}
+    import pyarrow.compute as pc
+
+    limit = job.recipe.data.max_length
+    whole = job.adapter.encode_fn(job.tokenizer, 1 << 30)
+    out = {}
+    for split, ds in job.features.items():
+        full = pc.greater_equal(pc.list_value_length(ds.with_format("arrow")["input_ids"]), limit)
+        at_limit = [i for i, flag in enumerate(full.to_pylist()) if flag]
+        if at_limit:
+            again = whole(job.rows[split].select(at_limit)[:])["input_ids"]
+            n = sum(len(ids) > limit for ids in again)
+            if n:
+                out[split] = n
+    return out
 
 
 def check_best_metric(recipe: Recipe, job: Job) -> None:
@@ -472,6 +503,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
         "splits": {s: len(ds) for s, ds in job.features.items()},
         "sources": job.sources,
         **job.adapter.summary(),
+        "rows_cut_at_max_length": rows_cut(job),
         "first_example": example,
         "parameters": sum(p.numel() for p in model.parameters()),
     }

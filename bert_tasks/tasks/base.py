@@ -66,6 +66,8 @@ class TaskAdapter:
     column_roles: ClassVar[tuple[str, ...]] = ()
     default_metric: ClassVar[str] = "loss"
     greater_is_better: ClassVar[bool] = True
+    # True when encode_fn truncates a row at data.max_length (False: long rows become windows)
+    cuts_at_max_length: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -161,6 +161,7 @@ class Classification(TaskAdapter):
     Options = ClassificationOptions
     column_roles = ("text", "text_pair", "label")
     default_metric = "accuracy"
+    cuts_at_max_length = True
 
     def __init__(self, options: ClassificationOptions):
         super().__init__(options)

@@ -56,3 +56,26 @@ def test_output_dir_of_a_previous_run(tmp_path):
     (other / "recipe.yaml").write_text("task: classification\n")
     _clear_previous_run(other)
     assert (other / "recipe.yaml").is_file()
+
+
+def test_rows_cut_at_max_length_are_counted_exactly(tiny_encoder, tmp_path, caplog):
+    from transformers import AutoTokenizer
+
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import prepare_job, rows_cut
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+    texts = ["a gorgeous film", "dull", "a gorgeous , witty film that never drags", "the film is dull and lifeless"]
+    lengths = [len(tokenizer(t)["input_ids"]) for t in texts]
+    limit = sorted(lengths)[1]  # one row exactly this long (kept whole), two longer (cut)
+    (tmp_path / "t.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    recipe = load_recipe("sst2", [f"encoder={tiny_encoder}", f"data.train={tmp_path}/t.tsv", "~data.validation",
+                                  f"data.max_length={limit}", f"train.output_dir={tmp_path}/out"])
+    with caplog.at_level("INFO", logger="bert_tasks"):
+        job = prepare_job(recipe)
+    cut = sum(n > limit for n in lengths)
+    assert cut >= 1 and rows_cut(job) == {"train": cut}
+    assert f"train: {cut} of 4 rows (" in caplog.text and f"longer than data.max_length={limit} tokens" in caplog.text
+    # windowed tasks never cut a row
+    job.adapter.cuts_at_max_length = False
+    assert rows_cut(job) == {}
