@@ -445,7 +445,8 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         if spec is None:
             continue
         splits[split] = read_split(spec, split, data)
-        sources[split] = ", ".join(_as_list(spec))
+        names = _as_list(spec)  # a glob pattern is named by the files it matched
+        sources[split] = ", ".join(expand_paths(names, f"data.{split}") if any(map(_is_pattern, names)) else names)
         if len(splits[split]) == 0:  # e.g. a hub split or a JSON list with no rows
             raise UserError(f"{split} split ({sources[split]}): the split is empty (0 rows)")
     _warn_shared_files(data)

@@ -134,6 +134,8 @@ def test_glob_patterns_folders_and_home(tmp_path, monkeypatch):
     for name, rows in [("t1.tsv", "a\t0\n"), ("t2.tsv", "b\t1\nc\t0\n")]:
         (tmp_path / "d" / name).write_text("text\tlabel\n" + rows, encoding="utf-8")
     assert read_split(str(tmp_path / "d" / "t*.tsv"), "train")["text"] == ["a", "b", "c"]  # sorted by name
+    _, sources = load_splits(DataConfig(train=str(tmp_path / "d" / "t*.tsv")))
+    assert sources["train"] == f"{tmp_path}/d/t1.tsv, {tmp_path}/d/t2.tsv"  # messages name the files matched
     with pytest.raises(UserError, match=r"data.train: no file matches .*x\*.tsv"):
         read_split(str(tmp_path / "d" / "x*.tsv"), "train")
     # a folder is named as one (before: "file not found"), with its files and a pattern to use
