@@ -201,6 +201,20 @@ def is_str_pair(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(s, str) for s in x)
 
 
+def encode_quietly(rows: Any, encode: Callable[[dict], dict]) -> Any:
+    """``rows.map(encode, batched=True)`` without datasets' progress bar: a Predictor call is one
+    step of the caller's loop, not a job (``transformers.pipeline`` shows none either)."""
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+
+    shown = is_progress_bar_enabled()
+    disable_progress_bar()
+    try:
+        return rows.map(encode, batched=True, remove_columns=rows.column_names)
+    finally:
+        if shown:
+            enable_progress_bar()
+
+
 def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
     """Raw inputs (``str`` or ``(a, b)`` pairs) -> (texts, pairs or None)."""
     singles = sum(isinstance(x, str) for x in inputs)

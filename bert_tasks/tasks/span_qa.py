@@ -40,7 +40,7 @@ from ..data import check_text_column
 from ..errors import UserError, shown
 from ..metrics.squad import best_null_threshold, squad_metrics
 from ..rundir import write_json
-from .base import TaskAdapter, TaskOptions, is_str_pair, register_task
+from .base import TaskAdapter, TaskOptions, encode_quietly, is_str_pair, register_task
 
 log = logging.getLogger("bert_tasks")
 THRESHOLD = "qa_threshold.json"
@@ -410,7 +410,7 @@ class SpanQA(TaskAdapter):
 
         rows = Dataset.from_dict({"question": [q for q, _ in inputs], "context": [c for _, c in inputs],
                                   "__index": list(range(len(inputs)))})
-        feats = rows.map(self.encode_fn(tokenizer, max_length), batched=True, remove_columns=rows.column_names)
+        feats = encode_quietly(rows, self.encode_fn(tokenizer, max_length))
         model.eval()
         starts, ends = [], []
         with torch.inference_mode():

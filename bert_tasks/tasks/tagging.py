@@ -36,7 +36,7 @@ from ..decoding import argmax, viterbi
 from ..errors import UserError, shown
 from ..rundir import write_text
 from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, split_tag, to_spans
-from .base import TaskAdapter, TaskOptions, register_task
+from .base import TaskAdapter, TaskOptions, encode_quietly, register_task
 
 log = logging.getLogger("bert_tasks")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
@@ -513,7 +513,7 @@ class Tagging(TaskAdapter):
                 words.append(self._tokens(list(x)))
                 offsets.append(None)
         rows = Dataset.from_dict({"tokens": words, "__index": list(range(len(words)))})
-        feats = rows.map(self.encode_fn(tokenizer, max_length), batched=True, remove_columns=rows.column_names)
+        feats = encode_quietly(rows, self.encode_fn(tokenizer, max_length))
         model.eval()
         logits = []
         with torch.inference_mode():
