@@ -200,17 +200,25 @@ def read_yaml(path: Path) -> dict:
 def parse_override(text: str) -> tuple[list[str], Any, bool]:
     """``'a.b=1'`` -> (['a', 'b'], 1, False); ``'~a.b'`` -> (['a', 'b'], None, True)."""
     if text.startswith("~"):
-        return text[1:].split("."), None, True
+        return _key_parts(text, text[1:]), None, True
     if "=" not in text:
         raise UserError(f"override '{text}' is not of the form key=value (or ~key to delete)")
     key, value = text.split("=", 1)
     if not key:
         raise UserError(f"override '{text}' has no key")
+    parts = _key_parts(text, key)
     try:
         parsed = load_yaml(value) if value != "" else None
     except yaml.YAMLError:
         parsed = value  # not a YAML scalar: keep the text as a string
-    return key.split("."), parsed, False
+    return parts, parsed, False
+
+
+def _key_parts(text: str, key: str) -> list[str]:
+    parts = key.split(".")
+    if "" in parts:  # 'train..seed', '.seed', 'train.'
+        raise UserError(f"override '{text}': the key '{key}' has an empty part; write it as section.key, e.g. train.seed")
+    return parts
 
 
 def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:

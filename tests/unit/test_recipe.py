@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from bert_tasks.errors import UserError
@@ -76,6 +78,10 @@ def test_parse_override_values():
     assert parse_override("~a.b") == (["a", "b"], None, True)
     with pytest.raises(UserError, match="key=value"):
         parse_override("novalue")
+    # before: "unknown key 'train.'" and the list of every TrainingArguments field
+    for text, key in [("train..seed=1", "train..seed"), ("train.=1", "train."), ("~.seed", ".seed")]:
+        with pytest.raises(UserError, match=rf"override '{re.escape(text)}': the key '{re.escape(key)}' has an empty part"):
+            parse_override(text)
 
 
 def test_apply_overrides_does_not_mutate():
