@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -26,10 +27,19 @@ def closest(key: str, valid: typing.Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-def unknown_key_error(where: str, path: str, key: str, valid: typing.Iterable[str]) -> UserError:
+def unknown_key_error(where: str, path: str, key: str, valid: typing.Iterable[str], of: str = "") -> UserError:
+    """``of`` says what the valid keys are, for a list too long to print (e.g. "TrainingArguments' fields")."""
     valid = sorted(valid)
     hint = closest(key, valid)
-    listing = "" if hint else f"; valid keys: {', '.join(valid)}"
+    if hint:
+        listing = ""
+    elif len(valid) <= 30:
+        listing = f"; valid keys: {', '.join(valid)}"
+    else:  # e.g. TrainingArguments' ~150 fields: those sharing a word with the key, not all of them
+        words = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if len(w) > 2]
+        related = [v for v in valid if any(w in v for w in words)]
+        listing = f"; {len(valid)} keys are valid{f' ({of})' if of else ''}"
+        listing += f", among them {', '.join(related[:12])}" if related else ""
     return UserError(f"{where}: unknown key '{path}'{hint}{listing}")
 
 

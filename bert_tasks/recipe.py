@@ -298,6 +298,29 @@ _TRAIN_MINIMUMS = {
 }
 
 
+# TrainingArguments names that transformers 5 removed or renamed, and common shorthands: what to write instead.
+_TRAIN_INSTEAD = {
+    "warmup_ratio": "transformers 5 folded it into warmup_steps: a float below 1 is a ratio of the total steps "
+                    "(warmup_steps: 0.1)",
+    "group_by_length": "transformers 5 replaced it with train_sampling_strategy: group_by_length (the toolkit's "
+                       "default)",
+    "evaluation_strategy": "transformers 5 renamed it eval_strategy",
+    "overwrite_output_dir": "transformers 5 removed it; the recipe's top-level key overwrite: true replaces a "
+                            "finished run",
+    "logging_dir": "transformers 5 removed it; TensorBoard logs go where the TENSORBOARD_LOGGING_DIR environment "
+                   "variable says",
+    "no_cuda": "transformers 5 removed it; write use_cpu: true",
+    "per_gpu_train_batch_size": "write per_device_train_batch_size",
+    "per_gpu_eval_batch_size": "write per_device_eval_batch_size",
+    "lr": "write learning_rate",
+    "epochs": "write num_train_epochs",
+    "num_epochs": "write num_train_epochs",
+    "batch_size": "write per_device_train_batch_size (and per_device_eval_batch_size)",
+    "train_batch_size": "write per_device_train_batch_size",
+    "eval_batch_size": "write per_device_eval_batch_size",
+}
+
+
 def _check_train(raw: Any, where: str) -> dict:
     if raw is None:
         return {}
@@ -306,8 +329,10 @@ def _check_train(raw: Any, where: str) -> dict:
     fields = _training_args_fields()
     out = {}
     for key, value in raw.items():
+        if key not in fields and key in _TRAIN_INSTEAD:
+            raise UserError(f"{where}: unknown key 'train.{key}': {_TRAIN_INSTEAD[key]}")
         if key not in fields:
-            raise unknown_key_error(where, f"train.{key}", str(key), fields)
+            raise unknown_key_error(where, f"train.{key}", str(key), fields, "transformers.TrainingArguments' fields")
         out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
         if key in _TRAIN_MINIMUMS and out[key] is not None and out[key] < _TRAIN_MINIMUMS[key]:
             raise UserError(f"{where}: 'train.{key}' must be at least {_TRAIN_MINIMUMS[key]}, got {out[key]}")

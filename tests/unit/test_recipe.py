@@ -99,6 +99,16 @@ def test_apply_overrides_does_not_mutate():
         ("task.lables=[a]", "unknown key 'task.lables' (did you mean 'labels'?)"),
         ("data.columns.txt=s", "unknown key 'data.columns.txt' (did you mean 'text'?)"),
         ("task.name=clasification", "unknown task.name 'clasification' (did you mean 'classification'?)"),
+        # transformers 4 names and shorthands say what to write (difflib offered output_dir, auto_find_batch_size)
+        ("train.group_by_length=true", ("'train.group_by_length': transformers 5 replaced it with "
+                                       "train_sampling_strategy: group_by_length")),
+        ("train.warmup_ratio=0.1", "a float below 1 is a ratio of the total steps (warmup_steps: 0.1)"),
+        ("train.overwrite_output_dir=true", "the recipe's top-level key overwrite: true replaces a finished run"),
+        ("train.batch_size=8", "'train.batch_size': write per_device_train_batch_size"),
+        ("train.lr=1e-4", "'train.lr': write learning_rate"),
+        # a long list of valid keys is not printed whole: its size, and the keys sharing a word with the typo
+        ("train.save_everything=1", ("keys are valid (transformers.TrainingArguments' fields), among them "
+                                    "save_on_each_node, save_only_model, save_steps")),
     ],
 )
 def test_unknown_keys_name_closest(tmp_path, override, message):
