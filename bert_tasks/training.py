@@ -352,7 +352,10 @@ def _check_output_dir(recipe: Recipe) -> None:
     out = recipe.train["output_dir"]
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"train.output_dir '{out}' is a file, not a folder; choose another train.output_dir")
-    if recipe.overwrite or recipe.train.get("resume_from_checkpoint"):
+    if recipe.train.get("resume_from_checkpoint"):
+        return
+    if recipe.overwrite:
+        _check_nothing_read_from(out, recipe)
         return
     if is_finished(out):
         raise UserError(
@@ -365,6 +368,24 @@ def _check_output_dir(recipe: Recipe) -> None:
             f"train.output_dir '{out}' holds checkpoints of an unfinished run ({', '.join(old)}); resume it with "
             f"train.resume_from_checkpoint=auto, or set overwrite=true to start again (its files are removed)"
         )
+
+
+def _check_nothing_read_from(out: str | os.PathLike, recipe: Recipe) -> None:
+    """``overwrite: true`` empties a run folder: refuse when the recipe reads a file inside it."""
+    folder = Path(out).resolve()
+    if not (is_finished(folder) or _checkpoints(folder)):
+        return  # nothing will be removed
+    inputs = {"the recipe": recipe.source, "encoder": recipe.encoder}
+    for split in ("train", "validation", "test"):
+        spec = getattr(recipe.data, split)
+        for i, p in enumerate(spec if isinstance(spec, list) else [spec] if spec else []):
+            inputs[f"data.{split}" + (f"[{i}]" if isinstance(spec, list) else "")] = p
+    for what, p in inputs.items():
+        if p and Path(os.path.expanduser(str(p))).resolve().is_relative_to(folder):
+            raise UserError(
+                f"overwrite=true would empty train.output_dir '{out}', but {what} ({p}) is inside it; "
+                f"choose another train.output_dir, or move it out first"
+            )
 
 
 def _checkpoints(out: str | os.PathLike) -> list[str]:

@@ -49,6 +49,14 @@ def test_output_dir_of_a_previous_run(tmp_path):
     with pytest.raises(UserError, match="holds a finished run; choose another train.output_dir, or set overwrite=true"):
         check()
 
+    # overwrite=true refuses to empty a folder the recipe reads from (before: the data file was removed)
+    (out / "mine.tsv").write_text("sentence\tlabel\n")
+    with pytest.raises(UserError, match=r"overwrite=true would empty train.output_dir .*, but data.validation "
+                                        r"\(.*mine.tsv\) is inside it"):
+        check("overwrite=true", f"data.validation={out}/mine.tsv")
+    with pytest.raises(UserError, match=r"but encoder \(.*run\) is inside it"):
+        check("overwrite=true", f"encoder={out}")
+
     _clear_previous_run(out)
     assert out.is_dir() and not list(out.iterdir())
     other = tmp_path / "project"  # no DONE and no checkpoint: not a run, nothing removed
