@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class Job:
     rows: dict  # split -> normalised Dataset (text, text_pair, label, ...)
     features: dict  # split -> encoded Dataset (input_ids, ...)
     sources: dict  # split -> where it came from
+    cut: dict = field(default_factory=dict)  # split -> rows cut at data.max_length (rows_cut)
 
 
 def _trainer_class():
@@ -239,7 +240,8 @@ def prepare_job(recipe: Recipe) -> Job:
         features[split] = ds.map(encode, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
     adapter.attach(rows, features)
     job = Job(recipe, adapter, tokenizer, rows, features, sources)
-    for split, n in rows_cut(job).items():
+    job.cut = rows_cut(job)
+    for split, n in job.cut.items():
         total = len(features[split])
         (log.warning if n >= 0.01 * total else log.info)(
             "%s: %d of %d rows (%.1f%%) are longer than data.max_length=%d tokens and were cut to it; "
@@ -373,19 +375,23 @@ def _check_output_dir(recipe: Recipe) -> None:
 def _check_nothing_read_from(out: str | os.PathLike, recipe: Recipe) -> None:
     """``overwrite: true`` empties a run folder: refuse when the recipe reads a file inside it."""
     folder = Path(out).resolve()
-    if not (is_finished(folder) or _checkpoints(folder)):
+    if not _holds_run(folder):
         return  # nothing will be removed
-    inputs = {"the recipe": recipe.source, "encoder": recipe.encoder}
+    inputs = [("the recipe", recipe.source), ("encoder", recipe.encoder)]
     for split in ("train", "validation", "test"):
         spec = getattr(recipe.data, split)
-        for i, p in enumerate(spec if isinstance(spec, list) else [spec] if spec else []):
-            inputs[f"data.{split}" + (f"[{i}]" if isinstance(spec, list) else "")] = p
-    for what, p in inputs.items():
+        inputs += [(f"data.{split}", p) for p in (spec if isinstance(spec, list) else [spec])]
+    for what, p in inputs:
         if p and Path(os.path.expanduser(str(p))).resolve().is_relative_to(folder):
             raise UserError(
                 f"overwrite=true would empty train.output_dir '{out}', but {what} ({p}) is inside it; "
                 f"choose another train.output_dir, or move it out first"
             )
+
+
+def _holds_run(folder: Path) -> bool:
+    """A finished run (``DONE``) or an unfinished one's checkpoints: what ``overwrite: true`` replaces."""
+    return is_finished(folder) or bool(_checkpoints(folder))
 
 
 def _checkpoints(out: str | os.PathLike) -> list[str]:
@@ -400,7 +406,7 @@ def _clear_previous_run(out: Path) -> None:
     """``overwrite: true``: a folder holding a previous run (``DONE`` or checkpoints) is emptied, so that
     none of its files (a checkpoint, a split's predictions) passes for this run's. A folder without them
     is left as it is (a ``recipe.yaml`` alone is no sign of a run: it may be the user's own)."""
-    if not (is_finished(out) or _checkpoints(out)):
+    if not _holds_run(out):
         return
     import shutil
 
@@ -524,7 +530,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
         "splits": {s: len(ds) for s, ds in job.features.items()},
         "sources": job.sources,
         **job.adapter.summary(),
-        "rows_cut_at_max_length": rows_cut(job),
+        "rows_cut_at_max_length": job.cut,
         "first_example": example,
         "parameters": sum(p.numel() for p in model.parameters()),
     }

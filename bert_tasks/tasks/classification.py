@@ -184,15 +184,11 @@ class Classification(TaskAdapter):
         """
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"])
         self._fix_label_set(out, sources)
-        for split in sorted(out, key=lambda s: s != "train"):  # train first: its one-class check comes first
+        for split in sorted(out, key=lambda s: s != "train"):  # train first: a one-class train is named first
             if "label" in out[split].column_names:
                 out[split] = self._map_labels(out[split], split, sources.get(split, "data"))
-            present = sorted(set(out[split]["label"])) if split == "train" else [0, 1]
-            if len(present) < 2:
-                found = f"all {len(out[split])} rows have label '{self.names[present[0]]}'" if present else "no rows"
-                raise UserError(
-                    f"train split ({sources.get('train', 'data')}): {found}; classification needs two or more classes"
-                )
+            if split == "train":
+                self._check_two_classes(out[split], sources.get(split, "data"))
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
                 raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
@@ -216,6 +212,12 @@ class Classification(TaskAdapter):
             raise UserError("no train split and no task.labels: the label set is unknown")
         if self.options.positive_label is not None and _label_key(self.options.positive_label) not in self.values:
             raise UserError(f"task.positive_label '{self.options.positive_label}' is not a label: {self.values}")
+
+    def _check_two_classes(self, train: Any, source: str) -> None:
+        present = sorted(set(train["label"]))
+        if len(present) < 2:
+            found = f"all {len(train)} rows have label '{self.names[present[0]]}'" if present else "no rows"
+            raise UserError(f"train split ({source}): {found}; classification needs two or more classes")
 
     def _map_labels(self, ds, split: str, source: str):
         index = {v: i for i, v in enumerate(self.values)}
