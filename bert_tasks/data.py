@@ -411,16 +411,14 @@ def read_split(spec: Any, split: str, data: Any = None):
 def _warn_shared_files(data: Any) -> None:
     """A validation or test split read from a train file measures fit, not generalisation: say so."""
 
-    def files(spec: Any) -> set[str]:
-        found = set()
-        for p in _as_list(spec) if spec is not None else []:
-            p = os.path.expanduser(p)
-            found.update(os.path.realpath(f) for f in (glob.glob(p) if _is_pattern(p) else [p]) if os.path.isfile(f))
-        return found
+    def files(split: str) -> set[str]:  # the split's local files (each split was read, so its paths resolve)
+        spec = getattr(data, split)
+        paths = expand_paths(_as_list(spec), f"data.{split}") if spec is not None else []
+        return {os.path.realpath(p) for p in paths if os.path.isfile(p)}
 
-    train = files(data.train)
+    train = files("train")
     for split in ("validation", "test"):
-        shared = sorted(train & files(getattr(data, split)))
+        shared = sorted(train & files(split))
         if shared:
             log.warning("data.%s reads %s, which data.train reads too: its metrics measure fit to the training "
                         "data, not generalisation", split, ", ".join(shared))
