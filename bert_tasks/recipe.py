@@ -230,6 +230,7 @@ def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
         keys, value, delete = parse_override(text)
         node = raw
         for i, key in enumerate(keys[:-1]):
+            key = _existing_key(node, key)
             child = node.get(key)
             if i == 0 and key == "task" and isinstance(child, str):
                 child = node[key] = {"name": child}  # the shorthand 'task: <name>'
@@ -240,13 +241,36 @@ def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
                     raise UserError(f"override '{text}': '{'.'.join(keys[: i + 1])}' is not a mapping")
                 child = node[key] = {}
             node = child
+        last = _existing_key(node, keys[-1])
         if delete:
-            if keys[-1] not in node:
+            if last not in node:
                 _nothing_to_delete(text, keys, node)
-            del node[keys[-1]]
+            del node[last]
         else:
-            node[keys[-1]] = value
+            node[last] = value
     return raw
+
+
+def _existing_key(node: dict, key: str) -> Any:
+    """The key of ``node`` that an override's part names.
+
+    A part is text, but YAML reads ``0:`` in a mapping as the int 0 (a label map such as
+    ``labels: {0: negative}``): ``task.labels.0=neg`` names that key, not a new key '0' beside it.
+    A new key in a mapping whose keys are all such scalars is read as a YAML scalar too.
+    """
+    if key in node:
+        return key
+    same = next((k for k in node if not isinstance(k, str) and str(k).lower() == key.lower()), None)
+    if same is not None:
+        return same
+    if node and not any(isinstance(k, str) for k in node):
+        try:
+            parsed = load_yaml(key)
+        except yaml.YAMLError:
+            return key
+        if isinstance(parsed, (int, float, bool)):
+            return parsed
+    return key
 
 
 def _nothing_to_delete(text: str, keys: list[str], node: dict) -> typing.NoReturn:

@@ -20,7 +20,6 @@ toolkit's predictor.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import register_task, sequence_logits, split_inputs
 from .classification import Classification, SequenceOptions, init_pooler, select_columns, softmax
-from .multilabel import _label_names_file
+from .multilabel import _label_names_file, label_items
 
 
 @dataclass
@@ -98,9 +97,8 @@ class MultiHead(Classification):
         self.head_labels: dict[str, list[str]] = {}
 
     # -- data ---------------------------------------------------------------
-    def _fine_tokens(self, value: Any, fine: list[str] | None) -> list[str]:
-        items = value if isinstance(value, (list, tuple)) else re.split(re.escape(self.options.delimiter), str(value))
-        tokens = [str(t).strip() for t in items if str(t).strip()]
+    def _fine_tokens(self, value: Any, fine: list[str] | None, where: str) -> list[str]:
+        tokens = label_items(value, self.options.delimiter, where)
         if fine:
             tokens = [fine[int(t)] if t.isdigit() and int(t) < len(fine) and t not in fine else t for t in tokens]
         return tokens
@@ -139,7 +137,9 @@ class MultiHead(Classification):
             source = sources.get(split, "data")
             if not all(c in ds.column_names for c in own) or (mapped and "label" not in ds.column_names):
                 continue  # unlabelled test split
-            fine_rows = [self._fine_tokens(v, fine) for v in ds["label"]] if mapped else None
+            fine_rows = [
+                self._fine_tokens(v, fine, f"{split} split ({source}), row {row + 1}") for row, v in enumerate(ds["label"])
+            ] if mapped else None
             own_values = {c: ds[c] for c in own}
             ids = []
             for row in range(len(ds)):

@@ -20,7 +20,6 @@ saved as ``thresholds.json`` and used by the predictor.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -70,6 +69,28 @@ def _label_names_file(path: str) -> list[str]:
     return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def label_items(value: Any, delimiter: str, where: str) -> list[str]:
+    """The labels written in one cell: a list, or a string split at ``delimiter`` (whitespace when it is blank).
+
+    An empty cell is no labels. An empty item inside a list ("0,,17", "0,17,") is an error naming
+    ``where``: a dropped label should not train as a row without it.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value]
+    else:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value).strip()
+        if not text:
+            return []
+        items = text.split() if delimiter.isspace() else [t.strip() for t in text.split(delimiter)]
+    if "" in items:
+        raise UserError(f"{where}: the label list {shown(value)} has an empty item (split at {delimiter!r})")
+    return items
+
+
 def _flag(value: Any, where: str, row: int, column: str) -> float:
     """A 0/1 label-column value as a float; anything else is a :class:`UserError` naming row and column."""
     if isinstance(value, str):
@@ -93,15 +114,6 @@ class MultiLabel(Classification):
         self.prior: np.ndarray | None = None
 
     # -- data ---------------------------------------------------------------
-    def _tokens(self, value: Any) -> list[str]:
-        if value is None:
-            return []
-        if isinstance(value, (list, tuple)):
-            return [str(v).strip() for v in value if str(v).strip()]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return [t.strip() for t in re.split(re.escape(self.options.delimiter), str(value)) if t.strip()]
-
     def _resolve(self, token: str, split: str, row: int, source: str) -> int:
         if token in self.index:
             return self.index[token]
@@ -124,7 +136,11 @@ class MultiLabel(Classification):
         elif given:
             self.names = [str(n) for n in given]
         elif "train" in out:
-            found = {t for v in out["train"]["label"] for t in self._tokens(v)}
+            where = f"train split ({sources.get('train', 'data')})"
+            found = {
+                t for row, v in enumerate(out["train"]["label"])
+                for t in label_items(v, opts.delimiter, f"{where}, row {row + 1}")
+            }
             self.names = sorted(found, key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
         if not self.names:
             raise UserError("multilabel: no labels found; set task.labels")
@@ -148,7 +164,7 @@ class MultiLabel(Classification):
                 vectors = []
                 for row, value in enumerate(ds["label"]):
                     vec = [0.0] * len(self.names)
-                    for token in self._tokens(value):
+                    for token in label_items(value, opts.delimiter, f"{split} split ({source}), row {row + 1}"):
                         vec[self._resolve(token, split, row, source)] = 1.0
                     vectors.append(vec)
                 out[split] = ds.remove_columns("label").add_column("label", vectors)

@@ -72,6 +72,20 @@ def _first_malformed(tags: list[str]) -> int:
     return 0
 
 
+
+def conll_lines(sentences: list[list[str]], gold: list[list[str]], pred: list[list[str]]) -> list[str]:
+    """``token gold predicted`` lines, a blank line after each sentence.
+
+    Space-separated as CoNLL-2003 is, unless a token holds whitespace (tab-separated or JSON data
+    allow that): then tab-separated, which the CoNLL reader reads as such. A token's own tabs and
+    line breaks are written as spaces, so every line keeps its three columns.
+    """
+    sep = "\t" if any(any(c.isspace() for c in t) for tokens in sentences for t in tokens) else " "
+    lines = []
+    for tokens, g, p in zip(sentences, gold, pred):
+        lines += [sep.join((re.sub(r"[\t\r\n]", " ", t), a, b)) for t, a, b in zip(tokens, g, p)] + [""]
+    return lines
+
 @dataclass
 class TaggingOptions(TaskOptions):
     scheme: Literal["auto", "iob1", "iob2", "iobes", "bmes", "bilou"] = field(
@@ -456,10 +470,8 @@ class Tagging(TaskAdapter):
         feats = self.features[split]
         pred = self.predict_tags(logits, feats, rows["tokens"])
         labelled = "tags" in rows.column_names
-        lines = []
-        for i, tokens in enumerate(rows["tokens"]):
-            gold = rows["tags"][i] if labelled else ["-"] * len(tokens)
-            lines += [f"{t} {g} {p}" for t, g, p in zip(tokens, gold, pred[i])] + [""]
+        gold = rows["tags"] if labelled else [["-"] * len(t) for t in rows["tokens"]]
+        lines = conll_lines(rows["tokens"], gold, pred)
         write_text(Path(run_dir) / f"predictions_{split}.conll", "\n".join(lines))
         if not labelled:
             return {}

@@ -47,6 +47,12 @@ def test_map_names_a_typo_and_a_label_in_two_groups():
         adapter(heads=twice).prepare(data, {})
 
 
+def test_fine_label_list_with_an_empty_item_names_its_row():
+    data = {"text": ["a", "b"], "label": ["0", "1,,2"], "size": ["M", "S"]}
+    with pytest.raises(UserError, match=r"train split \(t.csv\), row 2: the label list '1,,2' has an empty item"):
+        adapter(heads=HEADS).prepare({"train": Dataset.from_dict(data)}, {"train": "t.csv"})
+
+
 def test_model_sums_head_losses(tiny_encoder):
     ad = adapter(heads=HEADS)
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})

@@ -37,6 +37,22 @@ def test_names_inferred_from_train():
     assert ad.names == ["x", "y", "z"]
 
 
+def test_label_list_with_an_empty_item_names_its_row():
+    # before: "0,,17" trained as {0, 17}, the dropped label silently lost
+    for first, bad in [("0", "0,,1"), ("0", "0,1,"), (["joy"], ["joy", " "])]:
+        rows = {"text": ["a", "b"], "label": [first, bad]}
+        with pytest.raises(UserError, match=r"train split \(t.csv\), row 2: the label list .* has an empty item"):
+            adapter(labels=["joy", "anger"]).prepare({"train": Dataset.from_dict(rows)}, {"train": "t.csv"})
+    with pytest.raises(UserError, match=r"row 1: the label list 'x;;y' has an empty item \(split at ';'\)"):
+        adapter(delimiter=";").prepare({"train": Dataset.from_dict({"text": ["a"], "label": ["x;;y"]})}, {})
+    # an empty cell is the empty set; a blank delimiter splits at any run of whitespace
+    out = adapter(labels=["joy", "anger"]).prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["", "0"]})}, {})
+    assert out["train"]["label"] == [[0, 0], [1, 0]]
+    ad = adapter(delimiter=" ")
+    ad.prepare({"train": Dataset.from_dict({"text": ["a"], "label": ["x  y\tz"]})}, {})
+    assert ad.names == ["x", "y", "z"]
+
+
 def test_zero_one_columns():
     ad = adapter(label_columns=["toxic", "spam"])
     out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 0], "spam": [1, 1]})}, {})

@@ -84,6 +84,18 @@ def test_parse_override_values():
             parse_override(text)
 
 
+def test_override_names_a_labels_key_that_yaml_read_as_a_number():
+    raw = load_yaml("task: {name: classification, labels: {0: negative, 1: positive}}")
+    # before: task.labels.0=neg added a key '0' beside 0, so the model had three labels
+    out = apply_overrides(raw, ["task.labels.0=neg", "task.labels.2=neutral", "~task.labels.1"])
+    assert out["task"]["labels"] == {0: "neg", 2: "neutral"}
+    assert list(map(type, out["task"]["labels"])) == [int, int]
+    raw = load_yaml("task: {name: classification, labels: {true: yes, false: no}}")
+    assert apply_overrides(raw, ["task.labels.True=y"])["task"]["labels"] == {True: "y", False: "no"}
+    out = apply_overrides({"train": {}}, ["train.seed=1"])  # text keys stay text
+    assert out == {"train": {"seed": 1}}
+
+
 def test_apply_overrides_does_not_mutate():
     raw = {"train": {"a": 1}}
     out = apply_overrides(raw, ["train.a=2"])

@@ -131,3 +131,22 @@ def test_document_context_is_unlabelled_extra_input(tok):
     assert labels == [None, None, None, "O", "S-LOC", None]
     short = out.map(ad.encode_fn(tok, 4), batched=True, remove_columns=out.column_names)  # no room: no context
     assert tok.convert_ids_to_tokens(short[1]["input_ids"]) == ["[CLS]", "to", "paris", "[SEP]"]
+
+
+def test_prediction_lines_keep_three_columns_when_a_token_holds_a_space(tmp_path):
+    from bert_tasks.data import read_conll
+    from bert_tasks.tasks.tagging import conll_lines
+
+    plain = conll_lines([["alice", "ran"]], [["S-PER", "O"]], [["S-PER", "S-PER"]])
+    assert plain == ["alice S-PER S-PER", "ran O S-PER", ""]  # CoNLL-2003's spaces
+    # before: "New York S-LOC S-LOC" had four columns, and the file did not read back
+    sentences = [["in", "New York", "a\tb\nc"], ["bob"]]
+    gold = [["O", "S-LOC", "O"], ["S-PER"]]
+    pred = [["O", "S-LOC", "S-PER"], ["O"]]
+    lines = conll_lines(sentences, gold, pred)
+    assert lines[1] == "New York\tS-LOC\tS-LOC" and lines[2] == "a b c\tO\tS-PER"
+    path = tmp_path / "predictions_test.conll"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    back = read_conll([str(path)], "predictions")
+    assert back["tokens"] == [["in", "New York", "a b c"], ["bob"]]
+    assert back["tags"] == pred  # the last column
