@@ -209,7 +209,11 @@ def parse_override(text: str) -> tuple[list[str], Any, bool]:
     parts = _key_parts(text, key)
     try:
         parsed = load_yaml(value) if value != "" else None
-    except yaml.YAMLError:
+    except yaml.YAMLError as e:
+        if value.lstrip()[:1] in ("{", "["):  # meant as a list or mapping: say why it is not one
+            problem = getattr(e, "problem", None) or str(e)
+            raise UserError(f"override '{text}': malformed YAML {'mapping' if value.lstrip()[0] == '{' else 'list'}: "
+                            f"{problem}") from None
         parsed = value  # not a YAML scalar: keep the text as a string
     return parts, parsed, False
 

@@ -75,6 +75,25 @@ def _label_key(value: Any) -> str:
     return str(value).strip()
 
 
+def check_labels(items: list[str], where: str, what: str = "label") -> None:
+    """Labels given in a recipe are distinct and not blank; else a :class:`UserError` naming ``where``.
+
+    Two values with one name, or one name twice, would give the model two classes that its
+    ``id2label`` (and so ``pipeline``) cannot tell apart, and a later one would silently win the
+    name-to-id map.
+    """
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if not item.strip():
+            raise UserError(f"{where}: {what} {i + 1} is blank; each label needs a {what}")
+        if item in seen:
+            raise UserError(
+                f"{where}: the {what} '{item}' is given twice ({what}s {seen[item] + 1} and {i + 1}); "
+                f"each label needs its own"
+            )
+        seen[item] = i
+
+
 def _sorted_labels(values: set[str]) -> list[str]:
     try:
         return sorted(values, key=float)
@@ -203,8 +222,11 @@ class Classification(TaskAdapter):
         given = self.options.labels
         if isinstance(given, dict):
             self._set_labels([_label_key(k) for k in given], [str(v) for v in given.values()])
+            check_labels(self.values, "task.labels", "value")
+            check_labels(self.names, "task.labels", "name")
         elif isinstance(given, list):
             self._set_labels([_label_key(v) for v in given])
+            check_labels(self.values, "task.labels")
         elif "train" in splits:
             values = {_label_key(v) for v in splits["train"]["label"]}
             self._set_labels(_sorted_labels(values))

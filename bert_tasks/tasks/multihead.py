@@ -34,7 +34,7 @@ from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import register_task, sequence_logits, split_inputs
-from .classification import Classification, SequenceOptions, init_pooler, select_columns, softmax
+from .classification import Classification, SequenceOptions, check_labels, init_pooler, select_columns, softmax
 from .multilabel import _label_names_file, label_items
 
 
@@ -126,7 +126,8 @@ class MultiHead(Classification):
                 groups[name] = _groups(name, spec.map, fine)
                 self.head_labels[name] = [str(g) for g in spec.map]
             elif spec.labels:
-                self.head_labels[name] = [str(v) for v in spec.labels]
+                self.head_labels[name] = [str(v).strip() for v in spec.labels]
+                check_labels(self.head_labels[name], f"task.heads.{name}.labels")
             elif "train" in out:
                 values = {str(v).strip() for v in out["train"][spec.column]}
                 self.head_labels[name] = sorted(values)

@@ -32,7 +32,7 @@ from ..errors import UserError, shown
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
 from .base import register_task, sequence_logits, split_inputs
-from .classification import Classification, SequenceOptions, init_pooler, select_columns
+from .classification import Classification, SequenceOptions, check_labels, init_pooler, select_columns
 
 THRESHOLDS = "thresholds.json"
 log = logging.getLogger("bert_tasks")
@@ -130,11 +130,12 @@ class MultiLabel(Classification):
 
         given = _label_names_file(opts.labels) if isinstance(opts.labels, str) else opts.labels
         if keep:
+            check_labels([str(k) for k in keep], "task.label_columns", "column")
             self.names = [str(n) for n in (given or keep)]
             if len(self.names) != len(keep):
                 raise UserError(f"task.labels has {len(self.names)} names for {len(keep)} task.label_columns")
         elif given:
-            self.names = [str(n) for n in given]
+            self.names = [str(n).strip() for n in given]
         elif "train" in out:
             where = f"train split ({sources.get('train', 'data')})"
             found = {
@@ -144,6 +145,8 @@ class MultiLabel(Classification):
             self.names = sorted(found, key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
         if not self.names:
             raise UserError("multilabel: no labels found; set task.labels")
+        if given:
+            check_labels(self.names, f"task.labels ({opts.labels})" if isinstance(opts.labels, str) else "task.labels")
         self.values = list(self.names)
         self.index = {n: i for i, n in enumerate(self.names)}
         self.ids_allowed = bool(given) and not any(n.isdigit() for n in self.names)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from datasets import Dataset
@@ -165,3 +167,19 @@ def test_swap_pairs_doubles_train_only():
     assert out["train"]["label"] == [0, 1, 0, 1] and len(out["validation"]) == 1
     with pytest.raises(UserError, match="needs sentence pairs"):
         adapter(swap_pairs=True).prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ({0: "neg", 1: "neg"}, "the name 'neg' is given twice (names 1 and 2)"),
+        ({1: "a", "1 ": "b"}, "the value '1' is given twice (values 1 and 2)"),
+        (["neg", "pos", "neg"], "the label 'neg' is given twice (labels 1 and 3)"),
+        ({0: "", 1: "pos"}, "name 1 is blank"),
+    ],
+)
+def test_recipe_labels_are_distinct_and_not_blank(labels, message):
+    # before: two values with one name trained two classes that id2label (and pipeline) could not tell apart
+    ad = Classification(ClassificationOptions(name="classification", labels=labels))
+    with pytest.raises(UserError, match=re.escape(f"task.labels: {message}")):
+        ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "1"]})}, {})

@@ -53,6 +53,13 @@ def test_fine_label_list_with_an_empty_item_names_its_row():
         adapter(heads=HEADS).prepare({"train": Dataset.from_dict(data)}, {"train": "t.csv"})
 
 
+def test_head_labels_are_distinct():
+    data = {"text": ["a"], "label": ["0"], "size": ["M"]}
+    heads = {"size": {"column": "size", "labels": ["S", "M", "S"]}}
+    with pytest.raises(UserError, match=r"task.heads.size.labels: the label 'S' is given twice \(labels 1 and 3\)"):
+        adapter(heads=heads).prepare({"train": Dataset.from_dict(data)}, {})
+
+
 def test_model_sums_head_losses(tiny_encoder):
     ad = adapter(heads=HEADS)
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})

@@ -53,6 +53,17 @@ def test_label_list_with_an_empty_item_names_its_row():
     assert ad.names == ["x", "y", "z"]
 
 
+def test_recipe_labels_and_label_columns_are_distinct(tmp_path):
+    rows = {"text": ["a"], "label": ["0"], "x": [1], "y": [0]}
+    with pytest.raises(UserError, match=r"task.labels: the label 'joy' is given twice \(labels 1 and 3\)"):
+        adapter(labels=["joy", "anger", "joy"]).prepare({"train": Dataset.from_dict(rows)}, {})
+    (tmp_path / "labels.txt").write_text("joy\nanger\njoy\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"task.labels \(.*labels.txt\): the label 'joy' is given twice"):
+        adapter(labels=str(tmp_path / "labels.txt")).prepare({"train": Dataset.from_dict(rows)}, {})
+    with pytest.raises(UserError, match=r"task.label_columns: the column 'x' is given twice"):
+        adapter(label_columns=["x", "y", "x"]).prepare({"train": Dataset.from_dict(rows)}, {})
+
+
 def test_zero_one_columns():
     ad = adapter(label_columns=["toxic", "spam"])
     out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 0], "spam": [1, 1]})}, {})

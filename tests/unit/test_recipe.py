@@ -82,6 +82,12 @@ def test_parse_override_values():
     for text, key in [("train..seed=1", "train..seed"), ("train.=1", "train."), ("~.seed", ".seed")]:
         with pytest.raises(UserError, match=rf"override '{re.escape(text)}': the key '{re.escape(key)}' has an empty part"):
             parse_override(text)
+    # text that is no YAML stays text, but a broken list or mapping says why (before: "expects list, got str")
+    assert parse_override("data.train=@x") == (["data", "train"], "@x", False)
+    with pytest.raises(UserError, match=r"override 'task.labels=\[a, b': malformed YAML list: expected ',' or '\]'"):
+        parse_override("task.labels=[a, b")
+    with pytest.raises(UserError, match=r"malformed YAML mapping: key 1.0 appears twice"):
+        parse_override("task.labels={1: a, 1.0: b}")
 
 
 def test_override_names_a_labels_key_that_yaml_read_as_a_number():
