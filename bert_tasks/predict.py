@@ -138,8 +138,16 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
         rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if tsv else ",",
                                    quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL))
     else:  # lines end at \n only (str.splitlines would also split a text at U+2028, U+0085, ...)
-        lines = (line.rstrip("\r") for line in text.split("\n"))
-        rows = [dict(zip(fields, line.split("\t"))) for line in lines if line.strip()]
+        rows = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            values = line.rstrip("\r").split("\t")
+            if len(values) > len(fields):  # before: the fields past the last were dropped
+                raise UserError(
+                    f"{path}:{number}: {len(values)} tab-separated fields; a line of plain text holds at most "
+                    f"{len(fields)} ({', '.join(fields)})"
+                )
+            if line.strip():
+                rows.append(dict(zip(fields, values)))
     if not rows:
         raise UserError(f"--input {path}: no inputs in the file")
     return rows

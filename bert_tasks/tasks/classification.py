@@ -187,6 +187,7 @@ class Classification(TaskAdapter):
         self.values: list[str] = []  # label values as in the data, by class id
         self.names: list[str] = []  # display names, by class id (the model's id2label)
         self.pair = False
+        self.trained_on_pairs: bool | None = None  # set from a saved run's config by from_run
 
     # -- data ---------------------------------------------------------------
     def _set_labels(self, values: list[str], names: list[str] | None = None) -> None:
@@ -281,8 +282,27 @@ class Classification(TaskAdapter):
             **self.options.model_config,
             **load_kwargs,
         )
+        return self._start_model(model)
+
+    def _start_model(self, model: Any) -> Any:
+        """What every ``[CLS]`` head does to a new model: the pooler's start (``task.pooler``), and a
+        record in its config of whether its inputs are sentence pairs, which the Predictor checks."""
         self.pooler_init = init_pooler(model, self.options.pooler)
+        model.config.input_pairs = self.pair
         return model
+
+    def _split_inputs(self, inputs: list) -> tuple[list[str], list[str] | None]:
+        """:func:`split_inputs`, checked against the kind of input the run was trained on (runs
+        saved before that was recorded are not checked)."""
+        texts, pairs = split_inputs(inputs)
+        if self.trained_on_pairs is True and pairs is None:
+            raise UserError(
+                "predict: this run was trained on sentence pairs; give each input as (text, text_pair) "
+                "(in a file: a 'text_pair' field, or a second tab-separated field on each line)"
+            )
+        if self.trained_on_pairs is False and pairs is not None:
+            raise UserError("predict: this run was trained on single texts, not (text, text_pair) pairs; give one text per input")
+        return texts, pairs
 
     # -- evaluation ---------------------------------------------------------
     @property
@@ -341,6 +361,7 @@ class Classification(TaskAdapter):
         names = [id2label[i] for i in range(len(id2label))]
         values = [_label_key(k) for k in options.labels] if isinstance(options.labels, (list, dict)) else names
         adapter._set_labels(values, names)
+        adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
         return adapter
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
@@ -349,7 +370,7 @@ class Classification(TaskAdapter):
         Returns one dict per input: ``label``, ``score`` (its probability) and
         ``probabilities`` (name -> probability).
         """
-        texts, pairs = split_inputs(inputs)
+        texts, pairs = self._split_inputs(inputs)
         probs = softmax(sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length))
         out = []
         for p in probs:

@@ -33,8 +33,8 @@ from ..config_check import build_dataclass, closest
 from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
-from .base import register_task, sequence_logits, split_inputs
-from .classification import Classification, SequenceOptions, check_labels, init_pooler, select_columns, softmax
+from .base import register_task, sequence_logits
+from .classification import Classification, SequenceOptions, check_labels, select_columns, softmax
 from .multilabel import _label_names_file, label_items
 
 
@@ -185,7 +185,7 @@ class MultiHead(Classification):
         config.heads = self.head_labels
         config.head_weights = {n: s.weight for n, s in self.specs.items()}
         model = BertForMultiHeadClassification.from_pretrained(encoder_path, config=config, **load_kwargs)
-        self.pooler_init = init_pooler(model, self.options.pooler)
+        self._start_model(model)
         return model
 
     @classmethod
@@ -261,11 +261,12 @@ class MultiHead(Classification):
     def from_run(cls, options: MultiHeadOptions, model: Any, run_dir: str) -> MultiHead:
         adapter = cls(options)
         adapter.head_labels = {k: list(v) for k, v in model.config.heads.items()}
+        adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
         return adapter
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
         """One entry per head: ``{head: {"label", "score", "probabilities"}}`` for each input."""
-        texts, pairs = split_inputs(inputs)
+        texts, pairs = self._split_inputs(inputs)
         heads = self._split_logits(sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length))
         out = []
         for i in range(len(texts)):

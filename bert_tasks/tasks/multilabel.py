@@ -31,8 +31,8 @@ from .. import plots
 from ..errors import UserError, shown
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
-from .base import register_task, sequence_logits, split_inputs
-from .classification import Classification, SequenceOptions, check_labels, init_pooler, select_columns
+from .base import register_task, sequence_logits
+from .classification import Classification, SequenceOptions, check_labels, select_columns
 
 THRESHOLDS = "thresholds.json"
 log = logging.getLogger("bert_tasks")
@@ -195,7 +195,7 @@ class MultiLabel(Classification):
             **self.options.model_config,
             **load_kwargs,
         )
-        self.pooler_init = init_pooler(model, self.options.pooler)
+        self._start_model(model)
         if self.options.init_bias_from_prior and self.prior is not None:
             head = model.get_output_embeddings() or getattr(model, "classifier", None)
             p = np.clip(self.prior, 1e-4, 1 - 1e-4)
@@ -313,6 +313,7 @@ class MultiLabel(Classification):
         adapter = cls(options)
         id2label = model.config.id2label
         adapter.names = adapter.values = [id2label[i] for i in range(len(id2label))]
+        adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
         path = Path(run_dir) / THRESHOLDS
         if path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -321,7 +322,7 @@ class MultiLabel(Classification):
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
         """Predict label sets: ``labels`` (above threshold) and ``scores`` (name -> probability)."""
-        texts, pairs = split_inputs(inputs)
+        texts, pairs = self._split_inputs(inputs)
         probs = 1 / (1 + np.exp(-sequence_logits(model, tokenizer, texts, pairs, batch_size, max_length)))
         t = self.current_thresholds()
         return [

@@ -108,6 +108,10 @@ def test_mrpc_pairs_with_held_out_validation_and_test(tiny_encoder, tmp_path):
     rows = read_jsonl(out / "predictions_test.jsonl")
     assert len(rows) == 500 and rows[0]["text_pair"]
     assert {r["label"] for r in rows} <= {"paraphrase", "not_paraphrase"}
+    # before: single texts given to a pair model were predicted as they were, with no word of it
+    (tmp_path / "one.txt").write_text("a sentence without its pair\n", encoding="utf-8")
+    proc = run_cli("predict", str(out), "--input", str(tmp_path / "one.txt"))
+    assert proc.returncode == 2 and "one.txt: predict: this run was trained on sentence pairs" in proc.stderr
 
 
 def test_loss_falls_on_learnable_set(tiny_encoder, tmp_path):
@@ -172,7 +176,8 @@ def test_predictor_names_the_bad_input(sst2_run):
     for inputs, says in (([ "fine", None], "input 1 is None; each input must be a text"),
                          ([("a", "b", "c")], r"input 0 is \('a', 'b', 'c'\)"),
                          ({"text": "fine"}, "predict takes a list of inputs"),
-                         (["fine", ("a", "b")], "the inputs mix 1 single texts and 1")):
+                         (["fine", ("a", "b")], "the inputs mix 1 single texts and 1"),
+                         ([("a", "b")], "this run was trained on single texts, not \\(text, text_pair\\) pairs")):
         with pytest.raises(UserError, match=says):
             predictor.predict(inputs)
 

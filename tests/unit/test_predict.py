@@ -39,6 +39,7 @@ def test_formats(tmp_path):
     ("bad.tsv", "text\tx\na\tb\tc\n", r"--input: .*bad.tsv:2: 3 field\(s\), but the header has 2"),
     ("bad.csv", "text,x\na\n", r"--input: .*bad.csv:2: 1 field\(s\), but the header has 2 \(a field is missing\)"),
     ("empty.txt", "\n \n", r"--input .*empty.txt: no inputs in the file"),
+    ("two.txt", "a\n\nb\tc\n", r"two.txt:3: 2 tab-separated fields; a line of plain text holds at most 1 \(text\)$"),
     ("empty.tsv", "text\n", r"--input .*empty.tsv: no inputs in the file"),
     ("empty.jsonl", "", r"--input .*empty.jsonl: no inputs in the file"),
 ])
