@@ -71,3 +71,62 @@ def clear_finished(run_dir: str | os.PathLike) -> None:
     marker = Path(run_dir) / DONE
     if marker.exists():
         marker.unlink()
+
+
+LOCK = ".bert_tasks.lock"
+
+
+class FolderInUse(Exception):
+    """Another process holds the run folder's lock (``pid``: its process id, if it wrote one)."""
+
+    def __init__(self, pid: str):
+        super().__init__(pid)
+        self.pid = pid
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` while a run writes it.
+
+    A second run into the same folder would mix its files and checkpoints with the first's;
+    it gets :class:`FolderInUse` at once instead. The lock is an ``flock`` on a file in the
+    folder, so the system drops it when its process ends, however it ends; the file is removed
+    on release, and so is the folder if this lock created it and nothing else was written.
+    Where ``flock`` is missing (Windows) or the file system refuses it, nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover  (Windows)
+        yield
+        return
+    folder = Path(run_dir)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise FolderInUse(pid) from None
+        except OSError:  # no locks on this file system: run unlocked
+            os.close(fd)
+            yield
+            return
+        try:  # the previous holder may have removed the file between our open and flock
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()

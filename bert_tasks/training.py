@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,17 @@ from .data import load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code
 from .errors import UserError
 from .recipe import Recipe, load_recipe
-from .rundir import clear_finished, file_mode, is_finished, mark_finished, write_json, write_text
+from .rundir import (
+    LOCK,
+    FolderInUse,
+    clear_finished,
+    file_mode,
+    is_finished,
+    mark_finished,
+    run_lock,
+    write_json,
+    write_text,
+)
 from .tasks import get_task
 
 log = logging.getLogger("bert_tasks")
@@ -412,6 +423,8 @@ def _clear_previous_run(out: Path) -> None:
 
     clear_finished(out)  # first: a folder half-emptied is never taken for a finished run
     for entry in out.iterdir():
+        if entry.name == LOCK:  # this run's own lock
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -461,6 +474,32 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
         (run directory, ``{"validation": {...}, "test": {...}}``).
     """
     recipe = load_recipe(recipe, overrides)
+    with _holding_output_dir(recipe):
+        return _train(recipe)
+
+
+@contextmanager
+def _holding_output_dir(recipe: Recipe):
+    """The process that writes the run folder (rank 0) locks it for the whole run: a second run into
+    the same folder (another terminal, a second job) is refused before it reads anything."""
+    out = recipe.train["output_dir"]
+    if os.environ.get("RANK", "0") != "0" or (os.path.exists(out) and not os.path.isdir(out)):
+        yield  # other ranks write nothing; a file there is named by _check_output_dir
+        return
+    stack = ExitStack()
+    try:
+        stack.enter_context(run_lock(out))
+    except FolderInUse as e:
+        by = f" (process {e.pid})" if e.pid else ""
+        raise UserError(
+            f"train.output_dir '{out}' is in use by another run{by}; wait for it to end, or choose another "
+            f"train.output_dir"
+        ) from None
+    with stack:
+        yield
+
+
+def _train(recipe: Recipe) -> tuple[str, dict]:
     _check_output_dir(recipe)
     _check_resume(recipe)
     trainer = build_trainer(recipe)

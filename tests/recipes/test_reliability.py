@@ -1,6 +1,7 @@
 """Determinism, kill-and-resume, and NaN stops, through the real CLI on a tiny BERT."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -40,12 +41,13 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_encoder, tmp_path):
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert list(killed.glob("checkpoint-*")), "no checkpoint before the kill"
+    assert (killed / ".bert_tasks.lock").exists()  # the killed run's lock file stays, its lock does not
     assert not (killed / "DONE").exists() and not (killed / "metrics.json").exists()
 
     proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={killed}", *COMMON,
                    "train.resume_from_checkpoint=auto")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (killed / "DONE").exists()
+    assert (killed / "DONE").exists() and not (killed / ".bert_tasks.lock").exists()
     a, b = metrics(full), metrics(killed)
     assert abs(a["loss"] - b["loss"]) < 1e-4 and a["accuracy"] == b["accuracy"]
 
@@ -115,3 +117,16 @@ def test_overwrite_replaces_the_previous_run(tiny_encoder, tmp_path):
     # nothing of the first run is left to pass for the second's: no test predictions, no step-4 checkpoint
     assert not (out / "predictions_test.jsonl").exists() and not (out / "checkpoint-4").exists()
     assert set(json.loads((out / "metrics.json").read_text())) == {"validation"} and (out / "DONE").is_file()
+
+
+def test_a_folder_in_use_by_another_run_is_refused(tiny_encoder, tmp_path):
+    from bert_tasks.rundir import run_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "checkpoint-3").mkdir()  # as the other run's
+    with run_lock(out):  # this test process plays the other run
+        proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "overwrite=true")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"train.output_dir '{out}' is in use by another run (process {os.getpid()})" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-3"]  # before: overwrite=true emptied it

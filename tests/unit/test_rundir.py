@@ -3,7 +3,17 @@ import stat
 
 import pytest
 
-from bert_tasks.rundir import atomic_path, clear_finished, is_finished, mark_finished, write_json, write_text
+from bert_tasks.rundir import (
+    LOCK,
+    FolderInUse,
+    atomic_path,
+    clear_finished,
+    is_finished,
+    mark_finished,
+    run_lock,
+    write_json,
+    write_text,
+)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -45,3 +55,28 @@ def test_done_marker(tmp_path):
     assert is_finished(tmp_path)
     clear_finished(tmp_path)
     assert not is_finished(tmp_path)
+
+
+def test_run_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
+    new = tmp_path / "new"
+    with run_lock(new):
+        assert (new / LOCK).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FolderInUse) as err, run_lock(new):
+            pass
+        assert err.value.pid == str(os.getpid())
+        assert (new / LOCK).exists()  # the refused attempt leaves the holder's lock alone
+    assert not new.exists()  # created by the lock, and nothing else was written
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / LOCK).write_text("12345\n")  # left by a killed run: the file alone does not lock
+    with run_lock(kept):
+        write_text(kept / "recipe.yaml", "x: 1\n")
+    assert sorted(p.name for p in kept.iterdir()) == ["recipe.yaml"]
+
+
+def test_run_lock_releases_when_the_block_fails(tmp_path):
+    with pytest.raises(RuntimeError), run_lock(tmp_path / "r"):
+        raise RuntimeError("boom")
+    with run_lock(tmp_path / "r"):
+        pass
