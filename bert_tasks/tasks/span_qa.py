@@ -46,6 +46,17 @@ log = logging.getLogger("bert_tasks")
 THRESHOLD = "qa_threshold.json"
 
 
+def _check_unique_ids(ids: list[str], where: str) -> None:
+    first: dict[str, int] = {}
+    for row, qid in enumerate(ids):
+        if qid in first:
+            raise UserError(
+                f"{where}: question id '{qid}' is on rows {first[qid] + 1} and {row + 1}; ids must be unique, as "
+                f"the predictions file is keyed by them"
+            )
+        first[qid] = row
+
+
 def _answers_shape_ok(ans: Any) -> bool:
     """``ans`` is ``{text: [str, ...], answer_start: [int, ...]}`` with lists of equal length."""
     if not isinstance(ans, dict):
@@ -120,6 +131,8 @@ class SpanQA(TaskAdapter):
             for role in ("question", "context"):
                 check_text_column(ds, col[role], f"{split} split ({source})", role)
             ids = [str(x) for x in ds[col["id"]]] if col["id"] in ds.column_names else [str(i) for i in range(len(ds))]
+            if split != "train":  # predictions_<split>.json is keyed by id: a repeated one would hide a prediction
+                _check_unique_ids(ids, f"{split} split ({source})")
             rows = {"id": ids, "question": ds[col["question"]], "context": ds[col["context"]]}
             if col["answers"] in ds.column_names:
                 rows["answers"], keep = self._check_answers(ds[col["answers"]], rows["context"], ids, split, source)

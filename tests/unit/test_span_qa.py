@@ -112,6 +112,18 @@ def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
     assert len(adapter().prepare({"train": read_files([str(path)], "json", "t")}, {})["train"]) == 2
 
 
+def test_a_question_id_repeated_in_an_evaluated_split_is_named():
+    from bert_tasks.errors import UserError
+
+    rows = {"id": ["q1", "q2", "q1"], "question": ["who?"] * 3, "context": ["Tom ran."] * 3,
+            "answers": [{"text": ["Tom"], "answer_start": [0]}] * 3}
+    # before: predictions_validation.json (keyed by id) silently kept one of the two predictions
+    with pytest.raises(UserError, match=r"validation split \(v.json\): question id 'q1' is on rows 1 and 3; ids "
+                                        r"must be unique"):
+        adapter().prepare({"validation": Dataset.from_dict(rows)}, {"validation": "v.json"})
+    assert len(adapter().prepare({"train": Dataset.from_dict(rows)}, {})["train"]) == 3  # train is not keyed
+
+
 def test_beyond_first_window_flags(tok):
     context = " ".join(["the film was good"] * 30) + " paris is the answer ."
     ad = adapter(doc_stride=8)
