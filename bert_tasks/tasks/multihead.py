@@ -54,7 +54,7 @@ class MultiHeadOptions(SequenceOptions):
     source_labels: list | str | None = field(
         default=None, metadata={"help": "Names of the fine labels (list or file) that `map` heads read; ids index it."}
     )
-    delimiter: str = field(default=",", metadata={"help": "Separator of fine labels written in one string."})
+    delimiter: str = field(default=",", metadata={"help": "Separator of fine labels written in one string (blank: any whitespace)."})
     rule: Literal["majority", "first"] = field(default="majority", metadata={"help": "Several groups in one row."})
 
 

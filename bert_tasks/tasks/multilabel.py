@@ -47,7 +47,7 @@ class MultiLabelOptions(SequenceOptions):
     label_columns: list | None = field(
         default=None, metadata={"help": "One 0/1 column per label instead of a label column."}
     )
-    delimiter: str = field(default=",", metadata={"help": "Separator of labels written in one string."})
+    delimiter: str = field(default=",", metadata={"help": "Separator of labels written in one string (blank: any whitespace)."})
     threshold: float | list | Literal["auto"] = field(
         default="auto", metadata={"help": "A float, one float per label, or auto (tuned on validation)."}
     )
@@ -85,7 +85,7 @@ def label_items(value: Any, delimiter: str, where: str) -> list[str]:
         text = str(value).strip()
         if not text:
             return []
-        items = text.split() if delimiter.isspace() else [t.strip() for t in text.split(delimiter)]
+        items = text.split() if not delimiter.strip() else [t.strip() for t in text.split(delimiter)]
     if "" in items:
         raise UserError(f"{where}: the label list {shown(value)} has an empty item (split at {delimiter!r})")
     return items

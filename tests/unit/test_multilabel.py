@@ -48,9 +48,10 @@ def test_label_list_with_an_empty_item_names_its_row():
     # an empty cell is the empty set; a blank delimiter splits at any run of whitespace
     out = adapter(labels=["joy", "anger"]).prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["", "0"]})}, {})
     assert out["train"]["label"] == [[0, 0], [1, 0]]
-    ad = adapter(delimiter=" ")
-    ad.prepare({"train": Dataset.from_dict({"text": ["a"], "label": ["x  y\tz"]})}, {})
-    assert ad.names == ["x", "y", "z"]
+    for blank in (" ", ""):
+        ad = adapter(delimiter=blank)
+        ad.prepare({"train": Dataset.from_dict({"text": ["a"], "label": ["x  y\tz"]})}, {})
+        assert ad.names == ["x", "y", "z"]
 
 
 def test_recipe_labels_and_label_columns_are_distinct(tmp_path):
