@@ -72,7 +72,6 @@ def _first_malformed(tags: list[str]) -> int:
     return 0
 
 
-
 def conll_lines(sentences: list[list[str]], gold: list[list[str]], pred: list[list[str]]) -> list[str]:
     """``token gold predicted`` lines, a blank line after each sentence.
 
@@ -85,6 +84,7 @@ def conll_lines(sentences: list[list[str]], gold: list[list[str]], pred: list[li
     for tokens, g, p in zip(sentences, gold, pred):
         lines += [sep.join((re.sub(r"[\t\r\n]", " ", t), a, b)) for t, a, b in zip(tokens, g, p)] + [""]
     return lines
+
 
 @dataclass
 class TaggingOptions(TaskOptions):
