@@ -500,11 +500,16 @@ def check_text_column(ds: Any, column: str, where: str, role: str) -> None:
     """Every value of ``ds[column]`` is a str; else a :class:`UserError` names the split, row and column.
 
     A JSON ``null``, a number or a list in a text column would otherwise fail inside the
-    tokenizer (a TypeError) or, for a list, be silently read as pre-split words.
+    tokenizer (a TypeError) or, for a list, be silently read as pre-split words. Blank texts
+    (a missing field, often) are counted in a warning that names the first.
     """
+    values = ds[column]
     dtype = getattr(ds.features[column], "dtype", None)
-    if dtype in ("string", "large_string") and ds.data.column(column).null_count == 0:
-        return  # an Arrow string column without nulls: all str
-    for row, value in enumerate(ds[column]):
-        if not isinstance(value, str):
-            raise UserError(f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}")
+    if dtype not in ("string", "large_string") or ds.data.column(column).null_count:
+        for row, value in enumerate(values):
+            if not isinstance(value, str):
+                raise UserError(f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}")
+    blank = [row for row, value in enumerate(values) if not value.strip()]
+    if blank:
+        log.warning("%s: %d row(s) with a blank text in column '%s' (%s), the first at row %d",
+                    where, len(blank), column, role, blank[0] + 1)

@@ -256,3 +256,18 @@ def test_a_split_read_from_a_train_file_is_warned_about(tmp_path, caplog):
     said = (f"data.test reads {tmp_path.resolve() / 't.tsv'}, which data.train reads too: its metrics measure fit to "
             "the training data, not generalisation")
     assert [r.getMessage() for r in caplog.records] == [said]
+
+
+def test_blank_texts_are_counted_in_a_warning(caplog):
+    from datasets import Dataset
+
+    from bert_tasks.data import check_text_column
+
+    ds = Dataset.from_dict({"sentence": ["good", "", "bad", " \t"]})
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        check_text_column(ds, "sentence", "train split (t.tsv)", "text")
+    assert "train split (t.tsv): 2 row(s) with a blank text in column 'sentence' (text), the first at row 2" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        check_text_column(Dataset.from_dict({"sentence": ["good"]}), "sentence", "t", "text")
+    assert not caplog.text
