@@ -23,6 +23,7 @@ Hooks, in the order a run calls them:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ from ..config_check import closest
 from ..errors import UserError
 
 TASKS: dict[str, type[TaskAdapter]] = {}
+log = logging.getLogger("bert_tasks")
 
 
 @dataclass
@@ -176,6 +178,14 @@ def sequence_logits(
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+    at_limit = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) >= max_length]
+    if at_limit:  # cut, or exactly that long: one more token tells
+        longer = tokenizer([texts[i] for i in at_limit], [pairs[i] for i in at_limit] if pairs else None,
+                           truncation=True, max_length=max_length + 1)["input_ids"]
+        cut = sum(len(ids) > max_length for ids in longer)
+        if cut:
+            log.warning("predict: %d of %d input(s) are longer than %d tokens (the run's data.max_length) and were "
+                        "cut to it; set predictor.max_length to read more", cut, len(texts), max_length)
     keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     out = None
