@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,13 @@ def int8_parity(run_dir: str | os.PathLike, inputs: list, batch_size: int = 64) 
     return out
 
 
-def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
+def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = ()) -> list[dict]:
     """Rows of an input file: ``.jsonl``/``.json`` records, ``.csv``/``.tsv`` with a header, or
-    plain text with one input per line (tab-separated values fill ``fields`` in order)."""
+    plain text with one input per line (tab-separated values fill ``fields`` in order).
+
+    Plain text whose first line names one of ``fields`` or ``header_names`` (the run's
+    ``data.columns``) is tab-separated with a header, as the data reader takes such a file
+    (MRPC's ``.txt``)."""
     import csv
     import io
     import json
@@ -129,6 +134,9 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict]:
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
+    first = text.split("\n", 1)[0].rstrip("\r").split("\t")
+    if suffix not in (".jsonl", ".json", ".csv") and {f.strip() for f in first} & {*fields, *header_names}:
+        suffix = ".tsv"
     if suffix in (".jsonl", ".json"):
         rows = json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     elif suffix in (".csv", ".tsv"):
@@ -175,14 +183,19 @@ def predict_file(
 
     out = prediction_path(input_path, output_path)
     # The input file is read before the model loads, so a bad file fails at once.
-    rows = read_inputs(input_path, get_task(run_recipe(run_dir).task.name).input_fields)
+    recipe = run_recipe(run_dir)
+    columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
+    rows = read_inputs(input_path, get_task(recipe.task.name).input_fields, columns.values())
+    renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []
     for number, row in enumerate(rows, start=1):
+        # A file in the training data's own format (SST-2's 'sentence', MRPC's '#1 String') predicts as it is.
+        fields = {**row, **{role: row[col] for role, col in columns.items() if col in row}}
         try:
-            inputs.append(predictor.adapter.make_input(row))
+            inputs.append(predictor.adapter.make_input(fields))
         except UserError as e:
-            raise UserError(f"{input_path}, row {number}: {e}") from None
+            raise UserError(f"{input_path}, row {number}: {e}{renamed}") from None
         if not predictor.adapter.accepts(inputs[-1]):
             raise UserError(f"{input_path}, row {number}: {row} does not give {predictor.adapter.input_help}")
     try:

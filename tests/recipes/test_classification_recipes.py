@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def read_jsonl(path):
@@ -112,6 +112,12 @@ def test_mrpc_pairs_with_held_out_validation_and_test(tiny_encoder, tmp_path):
     (tmp_path / "one.txt").write_text("a sentence without its pair\n", encoding="utf-8")
     proc = run_cli("predict", str(out), "--input", str(tmp_path / "one.txt"))
     assert proc.returncode == 2 and "one.txt: predict: this run was trained on sentence pairs" in proc.stderr
+    # the test file as MRPC ships it ('#1 String', '#2 String') predicts through the recipe's data.columns
+    proc = run_cli("predict", str(out), "--input", str(ROOT / "recipes/data/mrpc/msr_paraphrase_test.txt"),
+                   "--output", str(tmp_path / "test.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = read_jsonl(tmp_path / "test.jsonl")
+    assert [r["prediction"]["label"] for r in again] == [r["prediction"] for r in rows]
 
 
 def test_loss_falls_on_learnable_set(tiny_encoder, tmp_path):

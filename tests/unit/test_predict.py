@@ -29,6 +29,17 @@ def test_formats(tmp_path):
         {"text": "a, b", "text_pair": "c\nd"}]
 
 
+def test_a_text_file_with_a_header_line_is_tab_separated(tmp_path):
+    # before: MRPC's .txt was read line by line, its header predicted as a (text, text_pair) pair
+    mrpc = "Quality\t#1 String\t#2 String\n1\ta b\tc d\n"
+    fields = ("text", "text_pair")
+    assert read_inputs(write(tmp_path, "m.txt", mrpc), fields, ["#1 String", "#2 String"]) == [
+        {"Quality": "1", "#1 String": "a b", "#2 String": "c d"}]
+    assert read_inputs(write(tmp_path, "t.txt", "text\nfine\n"), fields) == [{"text": "fine"}]
+    assert read_inputs(write(tmp_path, "p.txt", "a b\tc d\n"), fields, ["#1 String"]) == [
+        {"text": "a b", "text_pair": "c d"}]  # no header: plain lines
+
+
 @pytest.mark.parametrize("name, data, says", [
     ("bad.json", '[{"text": "a"}, ', r"bad.json: not a JSON list of records \(Expecting value: line 1 column 17\)"),
     ("bad.json", '["a string"]', r"bad.json, record 1: each input must be a JSON object such as \{\"text\": ...\}"),
