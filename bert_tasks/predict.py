@@ -130,14 +130,16 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_fields, check_utf8, json_records
+    from .data import check_fields, check_utf8, is_squad, json_records, read_squad
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     first = text.split("\n", 1)[0].rstrip("\r").split("\t")
     if suffix not in (".jsonl", ".json", ".csv") and {f.strip() for f in first} & {*fields, *header_names}:
         suffix = ".tsv"
-    if suffix in (".jsonl", ".json"):
+    if suffix == ".json" and is_squad(str(path)):  # the QA training format: one row per question
+        rows = read_squad([str(path)], "--input").to_list()
+    elif suffix in (".jsonl", ".json"):
         rows = json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     elif suffix in (".csv", ".tsv"):
         # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.

@@ -157,7 +157,7 @@ class TaskAdapter:
     def make_input(self, row: dict) -> Any:
         """One raw input for :meth:`predict` from a row of an input file (default: text or (text, text_pair))."""
         if "text" not in row:
-            raise UserError(f"an input row needs a 'text' field: {row}")
+            raise UserError(f"an input row needs a 'text' field; its fields: {list(row)}")
         return (row["text"], row["text_pair"]) if row.get("text_pair") is not None else row["text"]
 
 

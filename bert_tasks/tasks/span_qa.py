@@ -409,7 +409,7 @@ class SpanQA(TaskAdapter):
 
     def make_input(self, row: dict) -> Any:
         if "question" not in row or "context" not in row:
-            raise UserError(f"an input row needs 'question' and 'context': {row}")
+            raise UserError(f"an input row needs 'question' and 'context'; its fields: {list(row)}")
         return (row["question"], row["context"])
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 384) -> list[dict]:

@@ -503,7 +503,7 @@ class Tagging(TaskAdapter):
         if "tokens" in row:
             return list(row["tokens"])
         if "text" not in row:
-            raise UserError(f"an input row needs 'text' (raw text) or 'tokens' (a list): {row}")
+            raise UserError(f"an input row needs 'text' (raw text) or 'tokens' (a list); its fields: {list(row)}")
         return row["text"]
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 32, max_length: int = 512) -> list[dict]:

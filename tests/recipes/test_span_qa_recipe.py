@@ -31,6 +31,13 @@ def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
     assert para["context"][got["start"]:got["end"]] == got["answer"]
     # An empty passage has no span: no answer, and a score that JSON can carry (not -inf).
     assert predictor.predict([("what?", "")]) == [{"answer": "", "score": None, "start": None, "end": None, "n_best": []}]
+    # the test file as the recipe reads it (SQuAD JSON) predicts as it is, one row per question
+    # (before: one row holding the whole document, "needs 'question' and 'context'")
+    proc = run_cli("predict", str(out), "--input", str(SAMPLES / "squad" / "xquad_sample.json"),
+                   "--output", str(tmp_path / "xq.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "xq.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["id"]: r["prediction"]["answer"] for r in rows} == preds
     # transformers 5 removed pipeline("question-answering"); the run is a plain QA model folder.
     model = AutoModelForQuestionAnswering.from_pretrained(str(out))
     assert model.config.architectures == ["BertForQuestionAnswering"]
