@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,23 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
             start = number
         tokens.append(cols[token_column].strip())
         tags.append(cols[tag_column].strip())
+
+
+CONLL_TAG = re.compile(r"(O|[BIESMLU]-\S+)")
+
+
+def looks_like_conll(text: str) -> bool:
+    """Token-per-line text with a tag in its last column (``EU NNP B-ORG``, ``张 B-NAME``) or a
+    ``-DOCSTART-`` line, told from plain sentences by its first 50 lines that hold tokens."""
+    lines = [line.rstrip("\r") for line in text.split("\n", 2000)[:2000] if line.strip()][:50]
+    tokens = [line for line in lines if not line.startswith("-DOCSTART-")]
+    if not tokens:
+        return bool(lines)
+    tabbed = "\t" in text
+    return all(
+        len(cols := line.split("\t") if tabbed else line.split()) >= 2 and CONLL_TAG.fullmatch(cols[-1].strip())
+        for line in tokens
+    )
 
 
 def is_squad(path: str) -> bool:

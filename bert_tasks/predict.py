@@ -163,6 +163,16 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     return rows
 
 
+def _conll_input(path: str | os.PathLike) -> bool:
+    """A token-per-line file with tags (CoNLL, BMES), not JSON/csv/tsv or plain sentences."""
+    from .data import check_utf8, looks_like_conll
+
+    path = Path(path)
+    if path.suffix.lower() in (".json", ".jsonl", ".csv", ".tsv") or not path.is_file():
+        return False
+    return looks_like_conll(check_utf8(str(path)).removeprefix("\ufeff"))
+
+
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
     """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder (or ends with ``/``), or
     ``<input without suffix>.predictions.jsonl``; never the input file itself."""
@@ -187,7 +197,14 @@ def predict_file(
     # The input file is read before the model loads, so a bad file fails at once.
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
-    rows = read_inputs(input_path, get_task(recipe.task.name).input_fields, columns.values())
+    task = get_task(recipe.task.name)
+    if "tokens" in task.column_roles and _conll_input(input_path):  # the tagging training format
+        from .data import read_conll
+
+        rows = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
+        rows = rows.remove_columns(["doc", "file"]).to_list()
+    else:
+        rows = read_inputs(input_path, task.input_fields, columns.values())
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []

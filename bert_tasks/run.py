@@ -75,7 +75,8 @@ def _predict_parser() -> argparse.ArgumentParser:
         epilog="Input: .jsonl/.json records (text/text_pair, tokens, or question/context), .csv/.tsv with a "
         "header, or text with one input per line (tab-separated fields; a first line naming those fields or "
         "the run's data.columns is a header). Columns named as in the run's data.columns (SST-2's 'sentence') "
-        "are read as their roles; SQuAD-format JSON gives one row per question. Output: JSON lines.",
+        "are read as their roles; SQuAD-format JSON gives one row per question, and a CoNLL/BMES file one "
+        "row per sentence (tagging runs). Output: JSON lines.",
     )
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("--input", required=True, help="input file")

@@ -103,6 +103,16 @@ def test_tagging_predict_cli_jsonl(conll_run, tmp_path):
     assert got[1]["prediction"]["tags"][0] in ("S-PER", "B-PER")
 
 
+def test_tagging_predict_cli_reads_a_conll_file_as_sentences(conll_run, tmp_path):
+    # before: each "word POS chunk tag" line was predicted as a text of its own
+    synthetic_conll(tmp_path / "new.txt", 5, 7)
+    proc = run_cli("predict", str(conll_run), "--input", str(tmp_path / "new.txt"), "--output", str(tmp_path / "o.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(got) == 5 and all(r["prediction"]["tokens"] == r["tokens"] for r in got)
+    assert all(len(r["tags"]) == len(r["tokens"]) for r in got)  # the file's own tags, kept beside the prediction
+
+
 def test_tagging_parity_with_pipeline(conll_run):
     """pipeline("token-classification") and the predictor (argmax decoding) agree word by word."""
     from transformers import pipeline

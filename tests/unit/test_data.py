@@ -271,3 +271,14 @@ def test_blank_texts_are_counted_in_a_warning(caplog):
     with caplog.at_level("WARNING", logger="bert_tasks"):
         check_text_column(Dataset.from_dict({"sentence": ["good"]}), "sentence", "t", "text")
     assert not caplog.text
+
+
+def test_looks_like_conll():
+    from bert_tasks.data import looks_like_conll
+
+    assert looks_like_conll("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    assert looks_like_conll("张 B-NAME\n三 E-NAME\n是 O\n\n")
+    assert looks_like_conll("New York\tB-LOC\nis\tO\n")
+    assert not looks_like_conll("Alice went to Paris .\nBob met Carol\n")
+    assert not looks_like_conll("the film is O\nbut this one is not\n")  # one line ending in O is not enough
+    assert not looks_like_conll("")
