@@ -116,13 +116,16 @@ def int8_parity(run_dir: str | os.PathLike, inputs: list, batch_size: int = 64) 
     return out
 
 
-def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = ()) -> list[dict]:
+def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = (),
+                column_names: list[str] | None = None) -> list[dict]:
     """Rows of an input file: ``.jsonl``/``.json`` records, ``.csv``/``.tsv`` with a header, or
     plain text with one input per line (tab-separated values fill ``fields`` in order).
 
     Plain text whose first line names one of ``fields`` or ``header_names`` (the run's
     ``data.columns``) is tab-separated with a header, as the data reader takes such a file
-    (MRPC's ``.txt``)."""
+    (MRPC's ``.txt``). With ``column_names`` (a run trained on files without a header,
+    ``data.header: false``), a csv/tsv file whose first line names none of these columns has
+    no header either: its columns are ``column_names``."""
     import csv
     import io
     import json
@@ -134,18 +137,20 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
-    first = text.split("\n", 1)[0].rstrip("\r").split("\t")
-    if suffix not in (".jsonl", ".json", ".csv") and {f.strip() for f in first} & {*fields, *header_names}:
+    first = {f.strip() for f in text.split("\n", 1)[0].rstrip("\r").split("\t" if suffix != ".csv" else ",")}
+    named = bool(first & {*fields, *header_names, *(column_names or ())})
+    if suffix not in (".jsonl", ".json", ".csv") and named:
         suffix = ".tsv"
+    headless = column_names if column_names and not named else None
     if suffix == ".json" and is_squad(str(path)):  # the QA training format: one row per question
         rows = read_squad([str(path)], "--input").to_list()
     elif suffix in (".jsonl", ".json"):
         rows = json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     elif suffix in (".csv", ".tsv"):
         # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.
-        check_fields(str(path), text, suffix[1:], "--input")
+        check_fields(str(path), text, suffix[1:], "--input", header=headless is None, column_names=headless)
         tsv = suffix == ".tsv"
-        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if tsv else ",",
+        rows = list(csv.DictReader(io.StringIO(text), fieldnames=headless, delimiter="\t" if tsv else ",",
                                    quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL))
     else:  # lines end at \n only (str.splitlines would also split a text at U+2028, U+0085, ...)
         rows = []
@@ -204,7 +209,8 @@ def predict_file(
         rows = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
         rows = rows.remove_columns(["doc", "file"]).to_list()
     else:
-        rows = read_inputs(input_path, task.input_fields, columns.values())
+        headless = None if recipe.data.header else recipe.data.column_names
+        rows = read_inputs(input_path, task.input_fields, columns.values(), headless)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []

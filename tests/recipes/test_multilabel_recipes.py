@@ -48,6 +48,19 @@ def test_goemotions_predictor_uses_saved_thresholds(goemotions_run):
         assert p["scores"]["neutral"] == pytest.approx(r["scores"]["neutral"], abs=1e-4)
 
 
+def test_goemotions_predict_cli_reads_the_headerless_test_file(goemotions_run, tmp_path):
+    from conftest import ROOT
+
+    # before: the first comment was taken for a header, and no row had a 'text' field
+    test = ROOT / "recipes/data/goemotions/test.tsv"
+    proc = run_cli("predict", str(goemotions_run), "--input", str(test), "--output", str(tmp_path / "o.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = read_jsonl(tmp_path / "o.jsonl")
+    rows = read_jsonl(goemotions_run / "predictions_test.jsonl")
+    assert len(got) == len(rows) == 800 and set(got[0]) == {"text", "label", "id", "prediction"}
+    assert [g["prediction"]["labels"] for g in got] == [r["predicted"] for r in rows]
+
+
 def test_goemotions_pipeline_loads_run(goemotions_run):
     from transformers import pipeline
 

@@ -40,6 +40,17 @@ def test_a_text_file_with_a_header_line_is_tab_separated(tmp_path):
         {"text": "a b", "text_pair": "c d"}]  # no header: plain lines
 
 
+def test_a_run_trained_without_headers_reads_inputs_without_one(tmp_path):
+    names = ["text", "label", "id"]
+    fields = ("text", "text_pair")
+    assert read_inputs(write(tmp_path, "g.tsv", "so good\t17\tx1\nmeh\t\tx2\n"), fields, (), names) == [
+        {"text": "so good", "label": "17", "id": "x1"}, {"text": "meh", "label": "", "id": "x2"}]
+    assert read_inputs(write(tmp_path, "h.tsv", "text\tid\nok\tx3\n"), fields, (), names) == [
+        {"text": "ok", "id": "x3"}]  # a first line naming the columns is a header still
+    with pytest.raises(UserError, match=r"b.tsv:2: 2 field\(s\), but data.column_names names 3"):
+        read_inputs(write(tmp_path, "b.tsv", "a\t1\tx\nb\t2\n"), fields, (), names)
+
+
 @pytest.mark.parametrize("name, data, says", [
     ("bad.json", '[{"text": "a"}, ', r"bad.json: not a JSON list of records \(Expecting value: line 1 column 17\)"),
     ("bad.json", '["a string"]', r"bad.json, record 1: each input must be a JSON object such as \{\"text\": ...\}"),
