@@ -26,6 +26,8 @@ log = logging.getLogger("bert_tasks")
 def run_recipe(run_dir: str | os.PathLike) -> Any:
     """The resolved recipe saved in a run directory."""
     path = Path(run_dir, "recipe.yaml")
+    if not Path(run_dir).is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run directory (no recipe.yaml)")
     return load_recipe(read_yaml(path))

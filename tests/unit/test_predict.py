@@ -140,3 +140,12 @@ def test_a_run_that_saved_no_model_is_named(tmp_path):
     with pytest.raises(UserError, match=r"resume it with its recipe and train.resume_from_checkpoint=auto "
                                         r"\(1 checkpoint\(s\) there\)"):
         Predictor.from_run(run)
+
+
+def test_a_missing_folder_and_a_folder_that_is_no_run_are_told_apart(tmp_path):
+    from bert_tasks import Predictor
+
+    with pytest.raises(UserError, match=r"nowhere: no such run directory"):
+        Predictor.from_run(tmp_path / "nowhere")
+    with pytest.raises(UserError, match=r"not a run directory \(no recipe.yaml\)"):
+        Predictor.from_run(tmp_path)
