@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
 from .recipe import load_recipe, read_yaml
-from .rundir import is_finished
+from .rundir import cannot_write, is_finished
 from .tasks import get_task
 
 log = logging.getLogger("bert_tasks")
@@ -201,6 +202,12 @@ def predict_file(
     from .rundir import write_text
 
     out = prediction_path(input_path, output_path)
+    try:  # a place that cannot be written fails now, not after the predictions are made
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as e:
+        raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     # The input file is read before the model loads, so a bad file fails at once.
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}

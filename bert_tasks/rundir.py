@@ -73,6 +73,17 @@ def clear_finished(run_dir: str | os.PathLike) -> None:
         marker.unlink()
 
 
+def cannot_write(folder: str | os.PathLike, error: OSError) -> str:
+    """Why ``folder`` could not be made or written, for a message: a file where a folder
+    belongs is named, else the system's reason."""
+    for p in [Path(folder), *Path(folder).parents]:
+        if p.exists():
+            if not p.is_dir():
+                return f"{p} is a file, not a folder"
+            break
+    return error.strerror or str(error)
+
+
 LOCK = ".bert_tasks.lock"
 
 

@@ -38,6 +38,7 @@ from .recipe import Recipe, load_recipe
 from .rundir import (
     LOCK,
     FolderInUse,
+    cannot_write,
     clear_finished,
     file_mode,
     is_finished,
@@ -495,6 +496,8 @@ def _holding_output_dir(recipe: Recipe):
             f"train.output_dir '{out}' is in use by another run{by}; wait for it to end, or choose another "
             f"train.output_dir"
         ) from None
+    except OSError as e:  # before: a bare FileNotFoundError / PermissionError once the model had loaded
+        raise UserError(f"train.output_dir '{out}': cannot write there ({cannot_write(out, e)})") from None
     with stack:
         yield
 

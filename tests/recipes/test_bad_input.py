@@ -48,6 +48,10 @@ def test_output_dir_that_is_a_file(tmp_path):
     proc = run_cli("sst2", f"train.output_dir={path}")
     assert proc.returncode == 2 and f"train.output_dir '{path}' is a file, not a folder" in proc.stderr, proc.stderr
     assert path.read_text(encoding="utf-8") == "keep me\n"
+    # a folder inside a file: before, a bare NotADirectoryError once data and model had loaded
+    proc = run_cli("sst2", f"train.output_dir={path}/run")
+    assert proc.returncode == 2, proc.stderr
+    assert f"train.output_dir '{path}/run': cannot write there ({path} is a file, not a folder)" in proc.stderr
 
 
 def test_resume_from_a_checkpoint_that_does_not_exist(tmp_path, out):
