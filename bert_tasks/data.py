@@ -306,7 +306,14 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
             split = "tabs only, as the file has tabs" if tabbed else "whitespace"
             raise UserError(f"{path}:{number}: a token line needs a token and a tag, in columns split on {split}: "
                             f"{line!r}")
-        width = width or len(cols)
+        if width is None:
+            width = len(cols)
+            for key, column in (("token_column", token_column), ("tag_column", tag_column)):
+                if not -width <= column < width:
+                    raise UserError(
+                        f"{path}:{number}: data.{key} {column} is beyond the line's {width} columns "
+                        f"(0 to {width - 1}, or -1 for the last): {line!r}"
+                    )
         if len(cols) != width:
             raise UserError(
                 f"{path}:{number}: {len(cols)} column(s), expected {width} as on the file's first line: {line!r}"

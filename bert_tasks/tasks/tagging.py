@@ -72,6 +72,21 @@ def _first_malformed(tags: list[str]) -> int:
     return 0
 
 
+def _check_tags_well_formed(ds: Any, column: str, source: str) -> None:
+    """Every tag is O or <prefix>-<type>; else a :class:`UserError` names its file and line (CoNLL)
+    or its row and token. Checked before the scheme is guessed from them."""
+    lines = ds["line"] if "line" in ds.column_names else None
+    files = ds["file"] if lines else None
+    for i, tags in enumerate(ds[column]):
+        for k, tag in enumerate(tags):
+            try:
+                split_tag(tag)
+            except ValueError as e:
+                if lines:
+                    raise UserError(f"{files[i]}:{lines[i] + k}: {e} (data.tag_column picks the tag's column)") from None
+                raise UserError(f"{source}, row {i + 1}, token {k + 1}: {e}") from None
+
+
 def conll_lines(sentences: list[list[str]], gold: list[list[str]], pred: list[list[str]]) -> list[str]:
     """``token gold predicted`` lines, a blank line after each sentence.
 
@@ -148,6 +163,9 @@ class Tagging(TaskAdapter):
             for role in ("tokens", "tags") if col["tags"] in ds.column_names else ("tokens",):
                 where = f"{split} split ({sources.get(split, 'data')})"
                 _check_string_lists(ds[col[role]], where, col[role], nonempty=role == "tokens")
+        for split, ds in splits.items():
+            if col["tags"] in ds.column_names:
+                _check_tags_well_formed(ds, col["tags"], sources.get(split, "data"))
         train = splits.get("train")
         if self.source_scheme == "auto":
             if train is None:

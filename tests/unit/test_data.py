@@ -282,3 +282,15 @@ def test_looks_like_conll():
     assert not looks_like_conll("Alice went to Paris .\nBob met Carol\n")
     assert not looks_like_conll("the film is O\nbut this one is not\n")  # one line ending in O is not enough
     assert not looks_like_conll("")
+
+
+def test_conll_columns_beyond_the_line_are_named(tmp_path):
+    from bert_tasks.data import read_conll
+
+    path = tmp_path / "t.txt"
+    path.write_text("-DOCSTART- -X- O\n\nEU NNP B-ORG\nrejects VBZ O\n", encoding="utf-8")
+    assert read_conll([str(path)], "data.train", 0, -3)["tags"] == [["EU", "rejects"]]  # in range: -3 is column 0
+    for key, args in (("tag_column", (0, 3)), ("token_column", (-4, -1))):
+        # before: IndexError: list index out of range
+        with pytest.raises(UserError, match=rf"t.txt:3: data.{key} -?\d is beyond the line's 3 columns \(0 to 2, or -1"):
+            read_conll([str(path)], "data.train", *args)

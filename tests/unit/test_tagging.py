@@ -37,6 +37,10 @@ def test_malformed_tag_names_its_line():
     rows = {"tokens": [["c", "d", "e"]], "tags": [["O", "PER", "O"]]}
     with pytest.raises(UserError, match=r"^t.json, row 1, token 2: tag 'PER'"):
         adapter(scheme="iob2").prepare({"train": Dataset.from_dict(rows)}, {"train": "t.json"})
+    # scheme auto guesses from the tags: before, a bare ValueError with no place (a wrong data.tag_column)
+    rows = {"tokens": [["EU", "rejects"]], "tags": [["EU", "rejects"]], "file": ["f.txt"], "line": [3]}
+    with pytest.raises(UserError, match=r"^f.txt:3: tag 'EU' is not O .*\(data.tag_column picks the tag's column\)"):
+        adapter().prepare({"train": Dataset.from_dict(rows)}, {"train": "f.txt"})
 
 
 def test_tokens_and_tags_must_be_lists_of_strings(tmp_path):
