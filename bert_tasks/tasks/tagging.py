@@ -199,10 +199,13 @@ class Tagging(TaskAdapter):
                     converted.append(new)
                     types.update(t.split("-", 1)[1] for t in new if t != "O")
                 if bad:
+                    guess = detect_scheme(ds[col["tags"]]) if self.options.scheme != "auto" else self.source_scheme
+                    hint = f"; these tags look like {guess}: set task.scheme={guess}, or auto" if (
+                        guess != self.source_scheme) else ""
                     log.warning(
                         "%s: %d sentence(s) have tags invalid under %s (first at %s); repaired: a continuation tag "
-                        "that continues no entity starts one, an entity left open ends at its last tag",
-                        split, bad, self.source_scheme, first,
+                        "that continues no entity starts one, an entity left open ends at its last tag%s",
+                        split, bad, self.source_scheme, first, hint,
                     )
                 rows["tags"] = converted
             out[split] = rows

@@ -27,6 +27,15 @@ def test_prepare_converts_and_reports_invalid(caplog):
     assert out["train"]["tags"] == [["B-PER", "E-PER", "O"], ["O", "S-LOC"]]
     assert "1 sentence(s)" in caplog.text and "f.txt:6" in caplog.text
     assert ad.labels[:5] == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    assert "look like" not in caplog.text  # auto: the guess is the scheme used
+
+
+def test_a_scheme_set_against_the_data_says_what_the_tags_look_like(caplog):
+    rows = {"tokens": [["a", "b", "c"]] * 2, "tags": [["B-PER", "I-PER", "O"], ["O", "B-LOC", "I-LOC"]]}
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        adapter(scheme="bilou").prepare({"train": Dataset.from_dict(rows)}, {"train": "t.json"})
+    assert "2 sentence(s) have tags invalid under bilou" in caplog.text
+    assert "these tags look like iob2: set task.scheme=iob2, or auto" in caplog.text
 
 
 def test_malformed_tag_names_its_line():
