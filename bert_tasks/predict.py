@@ -202,12 +202,6 @@ def predict_file(
     from .rundir import write_text
 
     out = prediction_path(input_path, output_path)
-    try:  # a place that cannot be written fails now, not after the predictions are made
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
-    except OSError as e:
-        raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     # The input file is read before the model loads, so a bad file fails at once.
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
@@ -221,6 +215,12 @@ def predict_file(
         headless = None if recipe.data.header else recipe.data.column_names
         rows = read_inputs(input_path, task.input_fields, columns.values(), headless)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
+    try:  # a place that cannot be written fails now too, not after the predictions are made
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as e:
+        raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []
     for number, row in enumerate(rows, start=1):
