@@ -182,6 +182,10 @@ def check_fields(path: str, text: str, kind: str, where: str, header: bool = Tru
         if width is None:
             width = len(fields)
             what = f"the {'header' if header else 'first row'} has {width}"
+            twice = next((f for i, f in enumerate(fields) if f in fields[:i]), None) if header else None
+            if twice is not None:  # pandas would rename the second one 'name.1', and the first would be read
+                raise UserError(f"{where}: {path}:{number}: the header names the column {twice!r} twice; "
+                                f"each column needs its own name")
             other = next((d for d in ("\t", ";", "|") if width == 1 and d in fields[0]), None)
             if kind == "csv" and other:  # read as one column, e.g. a tab-separated file named .csv
                 fix = "name it .tsv or set data.format=tsv" if other == "\t" else "save it comma-separated"

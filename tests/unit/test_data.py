@@ -118,6 +118,10 @@ def test_rows_with_the_wrong_number_of_fields(tmp_path):
         with pytest.raises(UserError, match=f"s.csv:1: one field .*; the file looks separated by '{shown}', not by "
                                             f"commas: {fix}"):
             read_split(str(tmp_path / "s.csv"), "train")
+    # a header naming one column twice: before, pandas read the first as 'sentence' and the second as 'sentence.1'
+    (tmp_path / "d.tsv").write_text("sentence\tsentence\tlabel\na\tb\t1\n", encoding="utf-8")
+    with pytest.raises(UserError, match="d.tsv:1: the header names the column 'sentence' twice"):
+        read_split(str(tmp_path / "d.tsv"), "train")
     # quoted commas and line breaks in a csv, and a BOM, are one field each
     (tmp_path / "ok.csv").write_text('\ufeffsentence,label\n"a, b",1\n"c\nd",0\n', encoding="utf-8")
     assert read_split(str(tmp_path / "ok.csv"), "train")["sentence"] == ["a, b", "c\nd"]
