@@ -62,16 +62,6 @@ def _check_string_lists(values: list, where: str, column: str, nonempty: bool = 
             )
 
 
-def _first_malformed(tags: list[str]) -> int:
-    """Index of the first tag that is not O or <prefix>-<type> (0 when all are well formed)."""
-    for k, tag in enumerate(tags):
-        try:
-            split_tag(tag)
-        except ValueError:
-            return k
-    return 0
-
-
 def _check_tags_well_formed(ds: Any, column: str, source: str) -> None:
     """Every tag is O or <prefix>-<type>; else a :class:`UserError` names its file and line (CoNLL)
     or its row and token. Checked before the scheme is guessed from them."""
@@ -186,12 +176,7 @@ class Tagging(TaskAdapter):
                 for i, tags in enumerate(ds[col["tags"]]):
                     if len(tags) != len(tokens[i]):
                         raise UserError(f"{split} split ({source}), row {i + 1}: {len(tokens[i])} tokens, {len(tags)} tags")
-                    try:
-                        new, invalid = convert(tags, self.source_scheme, scheme)
-                    except ValueError as e:
-                        k = _first_malformed(tags)
-                        where = f"{files[i]}:{lines[i] + k}" if lines else f"{source}, row {i + 1}, token {k + 1}"
-                        raise UserError(f"{where}: {e}") from None
+                    new, invalid = convert(tags, self.source_scheme, scheme)  # tags checked well formed above
                     if invalid:
                         bad += 1
                         if first is None:
