@@ -85,6 +85,12 @@ def cannot_write(folder: str | os.PathLike, error: OSError) -> str:
 
 
 LOCK = ".bert_tasks.lock"
+_HELD: set[str] = set()  # folders whose lock this process holds
+
+
+def held_here(run_dir: str | os.PathLike) -> bool:
+    """True while this process holds ``run_dir``'s lock (a nested :func:`run_lock` would be refused)."""
+    return os.path.realpath(run_dir) in _HELD
 
 
 class FolderInUse(Exception):
@@ -134,9 +140,12 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
+    key = os.path.realpath(folder)
+    _HELD.add(key)
     try:
         yield
     finally:
+        _HELD.discard(key)
         path.unlink(missing_ok=True)
         os.close(fd)
         if created and not any(folder.iterdir()):

@@ -41,6 +41,7 @@ from .rundir import (
     cannot_write,
     clear_finished,
     file_mode,
+    held_here,
     is_finished,
     mark_finished,
     run_lock,
@@ -88,6 +89,13 @@ def _trainer_class():
             if self.compute_loss_func is not None:
                 # Adapters' losses are per-batch means: let Trainer divide by the accumulation steps.
                 self.loss_is_scaled_for_ga = False
+
+        def train(self, *args: Any, **kwargs: Any):
+            # A Trainer from build_trainer() trained by hand locks its output_dir too (train() already holds it).
+            if not self.is_world_process_zero():
+                return super().train(*args, **kwargs)
+            with locked_output_dir(self.args.output_dir):
+                return super().train(*args, **kwargs)
 
         def create_optimizer(self, model=None):
             decay = self.job.recipe.layer_lr_decay if self.job is not None else None
@@ -483,9 +491,21 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
 def _holding_output_dir(recipe: Recipe):
     """The process that writes the run folder (rank 0) locks it for the whole run: a second run into
     the same folder (another terminal, a second job) is refused before it reads anything."""
-    out = recipe.train["output_dir"]
-    if os.environ.get("RANK", "0") != "0" or (os.path.exists(out) and not os.path.isdir(out)):
-        yield  # other ranks write nothing; a file there is named by _check_output_dir
+    if os.environ.get("RANK", "0") != "0":
+        yield  # other ranks write nothing
+        return
+    with locked_output_dir(recipe.train["output_dir"]):
+        yield
+
+
+@contextmanager
+def locked_output_dir(out: str | os.PathLike):
+    """Hold ``out``'s run lock (see :func:`rundir.run_lock`), its failures as one-line errors.
+
+    Nothing is taken when this process holds it already (``train()`` around ``trainer.train()``), or
+    when ``out`` is a file (``_check_output_dir`` names that)."""
+    if held_here(out) or (os.path.exists(out) and not os.path.isdir(out)):
+        yield
         return
     stack = ExitStack()
     try:

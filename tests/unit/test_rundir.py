@@ -8,6 +8,7 @@ from bert_tasks.rundir import (
     FolderInUse,
     atomic_path,
     clear_finished,
+    held_here,
     is_finished,
     mark_finished,
     run_lock,
@@ -59,12 +60,15 @@ def test_done_marker(tmp_path):
 
 def test_run_lock_refuses_a_second_holder_and_cleans_up(tmp_path):
     new = tmp_path / "new"
+    assert not held_here(new)
     with run_lock(new):
         assert (new / LOCK).read_text() == f"{os.getpid()}\n"
+        assert held_here(new) and held_here(tmp_path / "." / "new")
         with pytest.raises(FolderInUse) as err, run_lock(new):
             pass
         assert err.value.pid == str(os.getpid())
         assert (new / LOCK).exists()  # the refused attempt leaves the holder's lock alone
+    assert not held_here(new)
     assert not new.exists()  # created by the lock, and nothing else was written
 
     kept = tmp_path / "kept"

@@ -87,3 +87,25 @@ def test_rows_cut_at_max_length_are_counted_exactly(tiny_encoder, tmp_path, capl
     # windowed tasks never cut a row
     job.adapter.cuts_at_max_length = False
     assert rows_cut(job) == {}
+
+
+def test_a_trainer_trained_by_hand_locks_its_output_dir(tiny_encoder, tmp_path):
+    import subprocess
+    import sys
+
+    from bert_tasks.rundir import LOCK
+
+    out = tmp_path / "busy"
+    hold = "import sys\nfrom bert_tasks.rundir import run_lock\nwith run_lock(sys.argv[1]):\n print('held', flush=True)\n sys.stdin.read()"
+    other = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    trainer = build_trainer("sst2", [f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.report_to=none",
+                                     "train.max_steps=2", "train.save_strategy=steps", "train.save_steps=1"])
+    try:
+        assert other.stdout.readline() == "held\n"
+        with pytest.raises(UserError, match=rf"'{out}' is in use by another run \(process {other.pid}\)"):
+            trainer.train()  # before: trained into the folder the other run was writing
+        assert sorted(p.name for p in out.iterdir()) == [LOCK]
+    finally:
+        other.communicate("")
+    trainer.train()
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]  # the lock is released
