@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import reprlib
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, shown
 from .recipe import load_recipe, read_yaml
 from .rundir import cannot_write, is_finished
 from .tasks import get_task
@@ -83,7 +84,7 @@ class Predictor:
         inputs = list(inputs)
         for i, x in enumerate(inputs):
             if not self.adapter.accepts(x):
-                raise UserError(f"predict: input {i} is {x!r}; each input must be {self.adapter.input_help}")
+                raise UserError(f"predict: input {i} is {reprlib.repr(x)}; each input must be {self.adapter.input_help}")
         if not inputs:
             return []
         return self.adapter.predict(self.model, self.tokenizer, inputs, batch_size, self.max_length)
@@ -231,7 +232,9 @@ def predict_file(
         except UserError as e:
             raise UserError(f"{input_path}, row {number}: {e}{renamed}") from None
         if not predictor.adapter.accepts(inputs[-1]):
-            raise UserError(f"{input_path}, row {number}: {row} does not give {predictor.adapter.input_help}")
+            raise UserError(
+                f"{input_path}, row {number}: {shown(row, 120)} does not give {predictor.adapter.input_help}"
+            )
     try:
         preds = predictor.predict(inputs, batch_size=batch_size)
     except UserError as e:

@@ -320,9 +320,30 @@ def training_arguments(recipe: Recipe):
 
         kwargs["use_cpu"] = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     try:
-        return TrainingArguments(**kwargs)
+        args = TrainingArguments(**kwargs)
     except (ValueError, TypeError) as e:
         raise UserError(f"train: {e}") from None
+    _check_packages(args)
+    return args
+
+
+def _check_packages(args: Any) -> None:
+    """A logger or optimizer whose package is missing fails now, before data and model load
+    (before: once training had started). Trainer's own look-ups say which package."""
+    from transformers import Trainer
+    from transformers.integrations.integration_utils import get_reporting_integration_callbacks
+
+    try:
+        for callback in get_reporting_integration_callbacks(args.report_to):
+            callback()  # as Trainer builds them: a missing package raises here
+    except (ImportError, RuntimeError) as e:
+        raise UserError(f"train.report_to {args.report_to}: {e}") from None
+    try:
+        Trainer.get_optimizer_cls_and_kwargs(args)
+    except ImportError as e:
+        raise UserError(f"train.optim '{getattr(args.optim, 'value', args.optim)}': {e}") from None
+    except (ValueError, TypeError, NotImplementedError):
+        return  # GaLore, LOMO, ... need the model: Trainer checks them when it builds the optimizer
 
 
 def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):

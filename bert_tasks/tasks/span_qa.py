@@ -401,11 +401,11 @@ class SpanQA(TaskAdapter):
         return adapter
 
     input_fields = ("question", "context")
-    input_help = "a (question, context) pair of str"
+    input_help = "a (question, context) pair of str, the question not blank"
 
     @classmethod
-    def accepts(cls, x: Any) -> bool:
-        return is_str_pair(x)
+    def accepts(cls, x: Any) -> bool:  # a blank question asks nothing (a blank passage: no answer)
+        return is_str_pair(x) and bool(x[0].strip())
 
     def make_input(self, row: dict) -> Any:
         if "question" not in row or "context" not in row:

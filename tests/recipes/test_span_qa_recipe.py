@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import SAMPLES, SHARED, run_cli
 
 
@@ -9,6 +11,7 @@ def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
     from transformers import AutoModelForQuestionAnswering
 
     from bert_tasks import Predictor
+    from bert_tasks.errors import UserError
 
     out = tmp_path / "run"
     proc = run_cli("squad", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.num_train_epochs=1",
@@ -31,6 +34,9 @@ def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
     assert para["context"][got["start"]:got["end"]] == got["answer"]
     # An empty passage has no span: no answer, and a score that JSON can carry (not -inf).
     assert predictor.predict([("what?", "")]) == [{"answer": "", "score": None, "start": None, "end": None, "n_best": []}]
+    with pytest.raises(UserError, match=r"input 1 is \(' ', 'Some passage.'\); each input must be a \(question, context\) "
+                       r"pair of str, the question not blank"):
+        predictor.predict([("what?", "x"), (" ", "Some passage.")])  # before: a blank question was answered
     # the test file as the recipe reads it (SQuAD JSON) predicts as it is, one row per question
     # (before: one row holding the whole document, "needs 'question' and 'context'")
     proc = run_cli("predict", str(out), "--input", str(SAMPLES / "squad" / "xquad_sample.json"),

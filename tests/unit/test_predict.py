@@ -76,7 +76,7 @@ def test_bad_input_files_name_file_and_place(tmp_path, name, data, says):
     ("multilabel", ["text", ("a", "b")], [None, ("a", "b", "c")]),
     ("multihead", ["text", ("a", "b")], [None, 3.0]),
     ("tagging", ["raw text", ["EU", "rejects"], ()], [None, ["EU", 5], ["EU", ""], ("EU", " ")]),
-    ("span_qa", [("question?", "context."), ["q", "c"]], ["just text", ("q",), (None, "c")]),
+    ("span_qa", [("question?", "context."), ["q", "c"], ("q", "")], ["just text", ("q",), (None, "c"), ("", "c"), (" \n", "c")]),
 ])
 def test_each_task_says_which_raw_inputs_it_accepts(task, good, bad):
     from bert_tasks.tasks import get_task

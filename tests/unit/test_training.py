@@ -109,3 +109,18 @@ def test_a_trainer_trained_by_hand_locks_its_output_dir(tiny_encoder, tmp_path):
         other.communicate("")
     trainer.train()
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]  # the lock is released
+
+
+@pytest.mark.parametrize("override, package, says", [
+    ("train.report_to=wandb", "wandb", r"train.report_to \['wandb'\]: WandbCallback requires wandb"),
+    ("train.optim=adamw_bnb_8bit", "bitsandbytes", r"train.optim 'adamw_bnb_8bit': You need to install `bitsandbytes`"),
+])
+def test_a_missing_logger_or_optimizer_package_fails_before_anything_loads(override, package, says, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec(package):
+        pytest.skip(f"{package} is installed here")
+    # the encoder does not exist: an error about the package shows it was checked before the model loads
+    with pytest.raises(UserError, match=says):  # before: once data and model had loaded and training began
+        build_trainer("sst2", ["encoder=/nonexistent/encoder", f"train.output_dir={tmp_path / 'r'}", override])
+    assert not (tmp_path / "r").exists()
