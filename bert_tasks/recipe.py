@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from .config_check import build_dataclass, check_value, unknown_key_error
-from .errors import UserError
+from .errors import UserError, shown
 from .tasks import get_task
 
 
@@ -364,6 +364,12 @@ def _check_train(raw: Any, where: str) -> dict:
         out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
         if key in _TRAIN_MINIMUMS and out[key] is not None and out[key] < _TRAIN_MINIMUMS[key]:
             raise UserError(f"{where}: 'train.{key}' must be at least {_TRAIN_MINIMUMS[key]}, got {out[key]}")
+    if "output_dir" in out and not (isinstance(out["output_dir"], str) and out["output_dir"].strip()):
+        # before: null reached the run folder code as None (a bare TypeError)
+        raise UserError(
+            f"{where}: 'train.output_dir' must name a folder, got {shown(out['output_dir'])}; "
+            "delete the key (~train.output_dir) for the default runs/<recipe>"
+        )
     _check_training_length(out, where)
     return out
 

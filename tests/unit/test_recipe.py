@@ -1,3 +1,4 @@
+import os
 import re
 
 import pytest
@@ -177,6 +178,14 @@ def test_values_below_their_minimum_name_the_key(tmp_path, override, minimum):
     key = override.split("=")[0]
     with pytest.raises(UserError, match=f"'{key}' must be at least {minimum}, got -?[0-9.e-]+$"):
         load_recipe(write(tmp_path, BASIC), [override])
+
+
+def test_output_dir_must_name_a_folder(tmp_path):
+    path = write(tmp_path, BASIC)
+    for value, got in (("", "null"), ("' '", "' '"), ("null", "null")):
+        with pytest.raises(UserError, match=rf"'train.output_dir' must name a folder, got {got}; delete the key"):
+            load_recipe(path, [f"train.output_dir={value}"])  # before: a bare TypeError once training began
+    assert load_recipe(path, ["~train.output_dir"]).train["output_dir"] == os.path.join("runs", "r")
 
 
 def test_a_run_of_no_training_steps_is_an_error(tmp_path):
