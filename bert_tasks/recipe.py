@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .config_check import build_dataclass, check_value, unknown_key_error
+from .config_check import build_dataclass, check_value, type_name, unknown_key_error
 from .errors import UserError, shown
 from .tasks import get_task
 
@@ -349,6 +349,10 @@ _TRAIN_INSTEAD = {
 }
 
 
+def _allows_none(hint: Any) -> bool:
+    return hint is Any or hint is type(None) or type(None) in typing.get_args(hint)
+
+
 def _check_train(raw: Any, where: str) -> dict:
     if raw is None:
         return {}
@@ -361,6 +365,11 @@ def _check_train(raw: Any, where: str) -> dict:
             raise UserError(f"{where}: unknown key 'train.{key}': {_TRAIN_INSTEAD[key]}")
         if key not in fields:
             raise unknown_key_error(where, f"train.{key}", str(key), fields, "transformers.TrainingArguments' fields")
+        if value is None and not _allows_none(fields[key]):  # before: a bare TypeError inside transformers
+            raise UserError(
+                f"{where}: 'train.{key}' cannot be null (expects {type_name(fields[key])}); delete the key "
+                f"(~train.{key}) for its default"
+            )
         out[key] = value if value is None else check_value(where, f"train.{key}", value, fields[key])
         if key in _TRAIN_MINIMUMS and out[key] is not None and out[key] < _TRAIN_MINIMUMS[key]:
             raise UserError(f"{where}: 'train.{key}' must be at least {_TRAIN_MINIMUMS[key]}, got {out[key]}")

@@ -188,6 +188,15 @@ def test_output_dir_must_name_a_folder(tmp_path):
     assert load_recipe(path, ["~train.output_dir"]).train["output_dir"] == os.path.join("runs", "r")
 
 
+@pytest.mark.parametrize("key, expects", [("seed", "int"), ("learning_rate", "float"), ("num_train_epochs", "float"),
+                                           ("per_device_train_batch_size", "int"), ("warmup_steps", "float")])
+def test_null_for_a_training_argument_that_takes_none_is_an_error(tmp_path, key, expects):
+    path = write(tmp_path, BASIC)
+    with pytest.raises(UserError, match=rf"'train.{key}' cannot be null \(expects {expects}\); delete the key \(~train.{key}\)"):
+        load_recipe(path, [f"train.{key}="])  # before: a bare TypeError inside transformers
+    assert load_recipe(path, ["train.max_grad_norm=2", "train.eval_steps=null"]).train["eval_steps"] is None  # Optional
+
+
 def test_a_run_of_no_training_steps_is_an_error(tmp_path):
     path = write(tmp_path, BASIC)
     for epochs in ("0", "-1"):
