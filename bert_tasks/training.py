@@ -247,6 +247,11 @@ def check_max_length(recipe: Recipe) -> None:
 
 def prepare_job(recipe: Recipe) -> Job:
     """Read, check and encode the data of ``recipe`` (no model yet)."""
+    if recipe.data.train is None:  # before: Trainer's "training requires a train_dataset" after the model loaded
+        raise UserError(
+            f"{recipe.source or recipe.name}: data.train is not set; a run trains on it (a file, a list of files "
+            "or a hub dataset name)"
+        )
     adapter = get_task(recipe.task.name)(recipe.task)
     tokenizer = load_tokenizer(recipe.encoder, recipe.trust_remote_code)
     check_max_length(recipe)

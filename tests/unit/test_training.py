@@ -124,3 +124,9 @@ def test_a_missing_logger_or_optimizer_package_fails_before_anything_loads(overr
     with pytest.raises(UserError, match=says):  # before: once data and model had loaded and training began
         build_trainer("sst2", ["encoder=/nonexistent/encoder", f"train.output_dir={tmp_path / 'r'}", override])
     assert not (tmp_path / "r").exists()
+
+
+def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
+    # the encoder does not exist: the error about data.train shows it came first
+    with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
+        build_trainer("sst2", ["encoder=/nonexistent/encoder", f"train.output_dir={tmp_path}", "data.train=null"])
