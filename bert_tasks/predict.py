@@ -135,6 +135,8 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     import json
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
     from .data import check_fields, check_utf8, is_squad, json_records, read_squad

@@ -492,7 +492,13 @@ def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typi
     """
     if isinstance(overrides, (str, bytes)):
         raise UserError(f"overrides must be a list of 'key=value' strings, e.g. [{overrides!r}], not one string")
+    if isinstance(overrides, dict):  # before: its keys were read as overrides ("not of the form key=value")
+        example = [f"{k}={v}" for k, v in list(overrides.items())[:2]]
+        raise UserError(f"overrides must be a list of 'key=value' strings, e.g. {example}, not a dict")
     overrides = list(overrides)
+    for i, text in enumerate(overrides):
+        if not isinstance(text, str):
+            raise UserError(f"overrides[{i}] is {text!r} ({type(text).__name__}); each override is a 'key=value' string")
     if isinstance(name_or_path, Recipe):
         if not overrides:
             return name_or_path

@@ -58,6 +58,7 @@ def test_a_run_trained_without_headers_reads_inputs_without_one(tmp_path):
     ("bad.jsonl", '{"text": "a"}\n{"text": \n', r"bad.jsonl:2: not a JSON record"),
     ("bad.txt", b"caf\xe9\n", r"bad.txt: not UTF-8 text \(byte offset 3\)"),
     ("missing.txt", None, r"--input: file not found: .*missing.txt"),
+    (".", None, r"--input: .* is a folder; name a file in it"),
     ("bad.tsv", "text\tx\na\tb\tc\n", r"--input: .*bad.tsv:2: 3 field\(s\), but the header has 2"),
     ("bad.csv", "text,x\na\n", r"--input: .*bad.csv:2: 1 field\(s\), but the header has 2 \(a field is missing\)"),
     ("empty.txt", "\n \n", r"--input .*empty.txt: no inputs in the file"),

@@ -261,6 +261,10 @@ def test_unknown_recipe_name():
 def test_wrong_argument_types_are_named():
     with pytest.raises(UserError, match=r"overrides must be a list of 'key=value' strings, e.g. \['train.seed=1'\]"):
         load_recipe("sst2", "train.seed=1")
+    with pytest.raises(UserError, match=r"e.g. \['train.seed=1', 'encoder=embedded'\], not a dict"):
+        load_recipe("sst2", {"train.seed": 1, "encoder": "embedded"})  # before: its keys read as overrides
+    with pytest.raises(UserError, match=r"overrides\[1\] is 5 \(int\); each override is a 'key=value' string"):
+        load_recipe("sst2", ["train.seed=1", 5])  # before: AttributeError
     with pytest.raises(UserError, match="a recipe is a shipped name, a YAML path, a mapping or a Recipe, got list"):
         load_recipe(["sst2"])
     assert load_recipe("sst2", ("train.seed=1",)).train["seed"] == 1  # any iterable of strings
