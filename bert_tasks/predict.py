@@ -70,7 +70,10 @@ class Predictor:
                 raise UserError(f"int8 prediction runs on the CPU only, not on device {device!r}")
             model = quantize_int8(model)
         elif device:
-            model.to(device)
+            try:
+                model.to(device)
+            except (RuntimeError, AssertionError, ValueError) as e:  # torch's own: "Torch not compiled with CUDA"
+                raise UserError(f"Predictor.from_run: device {device!r} is not usable here: {e}") from None
         tokenizer = AutoTokenizer.from_pretrained(str(run))
         adapter = adapter_cls.from_run(recipe.task, model, str(run))
         return cls(adapter, model, tokenizer, recipe.data.max_length)

@@ -186,6 +186,9 @@ def test_predictor_names_the_bad_input(sst2_run):
                          ([("a", "b")], "this run was trained on single texts, not \\(text, text_pair\\) pairs")):
         with pytest.raises(UserError, match=says):
             predictor.predict(inputs)
+    # before: torch's AssertionError / RuntimeError from model.to(device)
+    with pytest.raises(UserError, match=r"Predictor.from_run: device 'nonsense' is not usable here: Expected one of cpu"):
+        Predictor.from_run(sst2_run[0], device="nonsense")
 
 
 def test_int8_predictor_is_close_to_fp32(sst2_run, tmp_path):
