@@ -202,12 +202,15 @@ def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLik
 def predict_file(
     run_dir: str, input_path: str, output_path: str | None = None, batch_size: int = 64, int8: bool = False
 ) -> str:
-    """Predict every row of ``input_path``; write JSON lines (the input row plus ``prediction``)."""
+    """Predict every row of ``input_path``; write JSON lines (the input row plus ``prediction``).
+
+    ``output_path`` ``"-"`` writes them to standard output (messages go to standard error)."""
     import json
 
     from .rundir import write_text
 
-    out = prediction_path(input_path, output_path)
+    to_stdout = output_path == "-"
+    out = None if to_stdout else prediction_path(input_path, output_path)
     # The input file is read before the model loads, so a bad file fails at once.
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
@@ -222,9 +225,10 @@ def predict_file(
         rows = read_inputs(input_path, task.input_fields, columns.values(), headless)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     try:  # a place that cannot be written fails now too, not after the predictions are made
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=out.parent):
+                pass
     except OSError as e:
         raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     predictor = Predictor.from_run(run_dir, int8=int8)
@@ -244,5 +248,12 @@ def predict_file(
         preds = predictor.predict(inputs, batch_size=batch_size)
     except UserError as e:
         raise UserError(f"{input_path}: {e}") from None
-    write_text(out, "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds)))
+    lines = "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds))
+    if out is None:  # before: "-" was taken as a file name
+        import sys
+
+        sys.stdout.buffer.write(lines.encode("utf-8"))
+        sys.stdout.flush()
+        return "-"
+    write_text(out, lines)
     return str(out)

@@ -31,9 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", nargs="?", help="shipped recipe name (see --list) or path to a YAML file")
     p.add_argument("overrides", nargs="*", help="key=value overrides")
-    p.add_argument("--list", action="store_true", help="list the shipped recipes")
-    p.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
-    p.add_argument("--dry-run", action="store_true", help="load data and model, print a summary, do not train")
+    mode = p.add_mutually_exclusive_group()  # before: --print-config --dry-run silently did the first only
+    mode.add_argument("--list", action="store_true", help="list the shipped recipes")
+    mode.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    mode.add_argument("--dry-run", action="store_true", help="load data and model, print a summary, do not train")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -80,7 +81,8 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("--input", required=True, help="input file")
-    p.add_argument("--output", help="output file or folder (default: <input>.predictions.jsonl next to the input; never the input itself)")
+    p.add_argument("--output", help="output file or folder, or - for standard output (default: "
+                   "<input>.predictions.jsonl next to the input; never the input itself)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="inputs per forward pass (default 64)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, close to fp32)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -117,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         def predict() -> int:
             from .predict import predict_file
 
-            print(f"predictions: {predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size, pargs.int8)}")
+            written = predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size, pargs.int8)
+            if written != "-":  # on standard output, only the predictions
+                print(f"predictions: {written}")
             return 0
 
         return _guarded(pargs.debug, predict)

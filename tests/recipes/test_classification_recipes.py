@@ -161,6 +161,10 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     assert [r["text"] for r in rows] == texts
     expected = Predictor.from_run(out).predict(texts)
     assert [r["prediction"]["label"] for r in rows] == [p["label"] for p in expected]
+    # --output -: the same lines on standard output, nothing else there (before: a file named "-")
+    piped = run_cli("predict", str(out), "--input", str(tmp_path / "in.txt"), "--output", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == rows and not (tmp_path / "-").exists()
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "missing.txt"))
     assert bad.returncode == 2 and "file not found" in bad.stderr
     (tmp_path / "rows.jsonl").write_text('{"text": "fine"}\n{"txt": "typo"}\n', encoding="utf-8")

@@ -29,6 +29,11 @@ def test_dry_run_shows_splits_labels_and_first_example(tiny_encoder):
     assert " 1" in segments and segments.split()[2] == "0"
 
 
+def test_print_config_and_dry_run_are_one_or_the_other():
+    proc = run_cli("sst2", "--print-config", "--dry-run")  # before: the dry run was silently skipped
+    assert proc.returncode == 2 and "argument --dry-run: not allowed with argument --print-config" in proc.stderr
+
+
 def test_bad_input_exits_2_with_short_message():
     proc = run_cli("sst2", "train.learnin_rate=1")
     assert proc.returncode == 2
