@@ -487,7 +487,9 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
                 f"data.validation_from_train={hold}: give a number of rows (an int of at least 1) "
                 f"or a fraction of train (a float between 0 and 1)"
             )
-        if not 0 < size < n:
+        if size < 1:  # before: "must leave rows in train" for a fraction that holds out no row
+            raise UserError(f"data.validation_from_train={hold}: holds out no row of train's {n}; give a larger one")
+        if size >= n:
             raise UserError(f"data.validation_from_train={hold}: must leave rows in train ({n} rows)")
         train = splits["train"]
         if data.validation_group:

@@ -82,7 +82,8 @@ def test_validation_held_out_of_train(tmp_path):
     with pytest.raises(UserError, match="either data.validation or data.validation_from_train"):
         load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation="x.tsv", validation_from_train=5))
     for hold, says in ((-3, "give a number of rows"), (1.5, "or a fraction of train"), (1.0, "between 0 and 1"),
-                       (100, "must leave rows in train [(]100 rows[)]")):
+                       (100, "must leave rows in train [(]100 rows[)]"),
+                       (0.001, "holds out no row of train's 100; give a larger one")):
         with pytest.raises(UserError, match=f"data.validation_from_train={hold}: .*{says}"):
             load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=hold), seed=1)
 
