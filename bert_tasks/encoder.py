@@ -57,6 +57,15 @@ def load_with_hint(name: str, load: Callable[[str], T]) -> T:
         return load(resolved)
     except UserError:  # the loader's own message already says what and where
         raise
+    except RuntimeError as e:
+        if "ignore_mismatched_sizes" not in str(e):
+            raise
+        # e.g. a finished run as the encoder, its head made for another number of labels
+        raise UserError(
+            f"encoder '{name}': some of its weights have other shapes than this task's model (transformers' load "
+            "report above names them; e.g. the head of a finished run trained with another number of labels). "
+            "Set task.model_config={ignore_mismatched_sizes: true} to start those layers anew"
+        ) from None
     except (OSError, ValueError) as e:
         if os.path.isdir(resolved):
             raise UserError(f"encoder '{name}': the folder {resolved} is not a loadable model: {e}") from None

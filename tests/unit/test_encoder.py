@@ -44,3 +44,19 @@ def test_local_paths_that_hold_no_model_are_named(tmp_path):
     ]:
         with pytest.raises(UserError, match=says):
             load_tokenizer(name)
+
+
+def test_a_head_of_another_size_names_the_way_to_start_it_anew(tiny_encoder, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bert_tasks.training import build_trainer
+
+    run = tmp_path / "two_labels"  # as a finished two-label run used as the encoder
+    AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2).save_pretrained(run)
+    AutoTokenizer.from_pretrained(tiny_encoder).save_pretrained(run)
+    base = [f"encoder={run}", f"train.output_dir={tmp_path / 'out'}", "train.report_to=none"]
+    with pytest.raises(UserError, match=r"some of its weights have other shapes .* Set task.model_config="
+                                        r"\{ignore_mismatched_sizes: true\} to start those layers anew"):
+        build_trainer("goemotions", base)  # 28 labels; before: transformers' RuntimeError
+    trainer = build_trainer("goemotions", [*base, "task.model_config={ignore_mismatched_sizes: true}"])
+    assert trainer.model.classifier.out_features == 28
