@@ -138,6 +138,8 @@ def _trainer_class():
                 os.chmod(weights, file_mode())
             # training_args.bin is a pickle of TrainingArguments; recipe.yaml records them instead.
             Path(output_dir or self.args.output_dir, "training_args.bin").unlink(missing_ok=True)
+            if self.job is not None:  # so Predictor.from_run loads a checkpoint, or a model saved by hand
+                write_text(Path(output_dir or self.args.output_dir, "recipe.yaml"), self.job.recipe.to_yaml())
 
         def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
             if self._engine_saves_state():

@@ -110,6 +110,15 @@ def test_a_trainer_trained_by_hand_locks_its_output_dir(tiny_encoder, tmp_path):
     trainer.train()
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]  # the lock is released
 
+    # a checkpoint, and a model saved by hand, load as runs (before: "not a run directory (no recipe.yaml)")
+    from bert_tasks import Predictor
+
+    trainer.save_model()
+    direct = trainer.predict(trainer.job.features["validation"]).predictions.argmax(-1)[:3].tolist()
+    for folder in (out, out / "checkpoint-2"):
+        got = Predictor.from_run(folder).predict(trainer.job.rows["validation"]["text"][:3])
+        assert [trainer.model.config.label2id[p["label"]] for p in got] == direct
+
 
 @pytest.mark.parametrize("override, package, says", [
     ("train.report_to=wandb", "wandb", r"train.report_to \['wandb'\]: WandbCallback requires wandb"),
