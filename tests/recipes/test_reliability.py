@@ -65,7 +65,14 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(tiny_encoder, tmp_path):
     out = tmp_path / "interrupted"
     args = [sys.executable, "-m", "bert_tasks.run", "sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}",
             "train.num_train_epochs=50", "train.save_strategy=no", "train.eval_strategy=no", "train.logging_steps=5"]
-    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background (`cmd &` in a script) has SIGINT ignored, which a child inherits, and
+    # Python then installs no KeyboardInterrupt handler. A handled signal is reset to the default at exec, so
+    # the child starts as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.time() + 300
     while time.time() < deadline and not (out / "recipe.yaml").exists():
         time.sleep(0.2)
