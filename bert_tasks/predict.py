@@ -209,8 +209,7 @@ def predict_file(
 
     from .rundir import write_text
 
-    to_stdout = output_path == "-"
-    out = None if to_stdout else prediction_path(input_path, output_path)
+    out = None if output_path == "-" else prediction_path(input_path, output_path)  # None: standard output
     # The input file is read before the model loads, so a bad file fails at once.
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
