@@ -71,6 +71,11 @@ def json_records(path: str, text: str, noun: str = "row", example: str = "") -> 
     Invalid JSON, or a record that is not an object, is a :class:`UserError` naming the line
     (JSON lines) or the record number (a JSON list): "each <noun> must be a JSON object<example>".
     """
+    return [row for _, row in placed_json_records(path, text, noun, example)]
+
+
+def placed_json_records(path: str, text: str, noun: str = "row", example: str = "") -> list[tuple[str, dict]]:
+    """:func:`json_records`, each with its place: ``"<path>:<line>"`` or ``"<path>, record <n>"``."""
     stripped = text.lstrip()
     if stripped.startswith("["):
         skipped = text[: len(text) - len(stripped)].count("\n")
@@ -92,7 +97,7 @@ def json_records(path: str, text: str, noun: str = "row", example: str = "") -> 
     for number, row in records:
         if not isinstance(row, dict):
             raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}, got {shown(row)}")
-    return [row for _, row in records]
+    return [(f"{where}{number}", row) for number, row in records]
 
 
 def _explain_json(paths: list[str], where: str) -> None:

@@ -7,7 +7,14 @@ with status 2; programmatic callers can catch it like any ``ValueError``.
 
 
 class UserError(ValueError):
-    """Bad input that the user can fix: the message says what, where and what to do."""
+    """Bad input that the user can fix: the message says what, where and what to do.
+
+    ``index``: which of a list of inputs is at fault, for a caller that can name its place better
+    (``predict_file`` names the file's line)."""
+
+    def __init__(self, message: str = "", index: int | None = None):
+        super().__init__(message)
+        self.index = index
 
 
 def shown(value: object, limit: int = 60) -> str:

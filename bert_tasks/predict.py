@@ -133,6 +133,13 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     (MRPC's ``.txt``). With ``column_names`` (a run trained on files without a header,
     ``data.header: false``), a csv/tsv file whose first line names none of these columns has
     no header either: its columns are ``column_names``."""
+    return [row for _, row in placed_inputs(path, fields, header_names, column_names)]
+
+
+def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = (),
+                  column_names: list[str] | None = None) -> list[tuple[str, dict]]:
+    """:func:`read_inputs`, each row with its place in the file for messages: ``"<path>:<line>"``
+    (its first line), ``"<path>, record <n>"`` (a JSON list) or ``"<path>, question id <id>"`` (SQuAD)."""
     import csv
     import io
     import json
@@ -142,7 +149,7 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
         raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_fields, check_utf8, is_squad, json_records, read_squad
+    from .data import check_fields, check_utf8, is_squad, placed_json_records, read_squad
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
@@ -151,18 +158,20 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     if suffix not in (".jsonl", ".json", ".csv") and named:
         suffix = ".tsv"
     headless = column_names if column_names and not named else None
+    rows: list[tuple[str, dict]] = []
     if suffix == ".json" and is_squad(str(path)):  # the QA training format: one row per question
-        rows = read_squad([str(path)], "--input").to_list()
+        rows = [(f"{path}, question id {row['id']}", row) for row in read_squad([str(path)], "--input").to_list()]
     elif suffix in (".jsonl", ".json"):
-        rows = json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
+        rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     elif suffix in (".csv", ".tsv"):
         # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.
         check_fields(str(path), text, suffix[1:], "--input", header=headless is None, column_names=headless)
         tsv = suffix == ".tsv"
-        rows = list(csv.DictReader(io.StringIO(text), fieldnames=headless, delimiter="\t" if tsv else ",",
-                                   quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL))
+        reader = csv.DictReader(io.StringIO(text), fieldnames=headless, delimiter="\t" if tsv else ",",
+                                quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+        for row in reader:  # line_num is the record's last line; a quoted csv field may span lines
+            rows.append((f"{path}:{reader.line_num - sum(str(v).count(chr(10)) for v in row.values())}", row))
     else:  # lines end at \n only (str.splitlines would also split a text at U+2028, U+0085, ...)
-        rows = []
         for number, line in enumerate(text.split("\n"), start=1):
             values = line.rstrip("\r").split("\t")
             if len(values) > len(fields):  # before: the fields past the last were dropped
@@ -170,8 +179,8 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
                     f"{path}:{number}: {len(values)} tab-separated fields; a line of plain text holds at most "
                     f"{len(fields)} ({', '.join(fields)})"
                 )
-            if line.strip():
-                rows.append(dict(zip(fields, values)))
+            if line.strip():  # a blank line is skipped; the places count every line
+                rows.append((f"{path}:{number}", dict(zip(fields, values))))
     if not rows:
         raise UserError(f"--input {path}: no inputs in the file")
     return rows
@@ -204,10 +213,15 @@ def predict_file(
 ) -> str:
     """Predict every row of ``input_path``; write JSON lines (the input row plus ``prediction``).
 
+    ``input_path`` ``"-"`` reads standard input (JSON if it starts with ``{`` or ``[``, else plain
+    text lines), and then writes to standard output unless ``output_path`` says otherwise.
     ``output_path`` ``"-"`` writes them to standard output (messages go to standard error)."""
     import json
 
     from .rundir import write_text
+
+    if input_path == "-":
+        return _predict_stdin(run_dir, output_path, batch_size, int8)
 
     out = None if output_path == "-" else prediction_path(input_path, output_path)  # None: standard output
     # The input file is read before the model loads, so a bad file fails at once.
@@ -217,11 +231,11 @@ def predict_file(
     if "tokens" in task.column_roles and _conll_input(input_path):  # the tagging training format
         from .data import read_conll
 
-        rows = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
-        rows = rows.remove_columns(["doc", "file"]).to_list()
+        sentences = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
+        placed = [(f"{input_path}:{row['line']}", row) for row in sentences.remove_columns(["doc", "file"]).to_list()]
     else:
         headless = None if recipe.data.header else recipe.data.column_names
-        rows = read_inputs(input_path, task.input_fields, columns.values(), headless)
+        placed = placed_inputs(input_path, task.input_fields, columns.values(), headless)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     try:  # a place that cannot be written fails now too, not after the predictions are made
         if out is not None:
@@ -232,21 +246,20 @@ def predict_file(
         raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []
-    for number, row in enumerate(rows, start=1):
+    for place, row in placed:
         # A file in the training data's own format (SST-2's 'sentence', MRPC's '#1 String') predicts as it is.
         fields = {**row, **{role: row[col] for role, col in columns.items() if col in row}}
         try:
             inputs.append(predictor.adapter.make_input(fields))
         except UserError as e:
-            raise UserError(f"{input_path}, row {number}: {e}{renamed}") from None
+            raise UserError(f"{place}: {e}{renamed}") from None
         if not predictor.adapter.accepts(inputs[-1]):
-            raise UserError(
-                f"{input_path}, row {number}: {shown(row, 120)} does not give {predictor.adapter.input_help}"
-            )
+            raise UserError(f"{place}: {shown(row, 120)} does not give {predictor.adapter.input_help}")
     try:
         preds = predictor.predict(inputs, batch_size=batch_size)
-    except UserError as e:
-        raise UserError(f"{input_path}: {e}") from None
+    except UserError as e:  # an error about one input names its place in the file
+        raise UserError(f"{input_path if e.index is None else placed[e.index][0]}: {e}") from None
+    rows = [row for _, row in placed]
     lines = "".join(json.dumps({**r, "prediction": p}, ensure_ascii=False) + "\n" for r, p in zip(rows, preds))
     if out is None:  # before: "-" was taken as a file name
         import sys
@@ -256,3 +269,18 @@ def predict_file(
         return "-"
     write_text(out, lines)
     return str(out)
+
+
+def _predict_stdin(run_dir: str, output_path: str | None, batch_size: int, int8: bool) -> str:
+    """``predict_file`` on standard input: read once into a private file, called <stdin> in messages."""
+    import sys
+
+    data = sys.stdin.buffer.read()
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "stdin.json" if head in (b"{", b"[") else "stdin.txt")  # its name picks the reader
+        path.write_bytes(data)
+        try:
+            return predict_file(run_dir, str(path), "-" if output_path is None else output_path, batch_size, int8)
+        except UserError as e:
+            raise UserError(str(e).replace(str(path), "<stdin>")) from None

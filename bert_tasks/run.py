@@ -1,6 +1,6 @@
 """Command line: ``python -m bert_tasks.run <recipe name|path> [key=value ...] [flags]``.
 
-Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE [--output FILE] [--int8]``.
+Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE|- [--output FILE|-] [--int8]``.
 
 Flags: ``--list`` (shipped recipes), ``--print-config`` (resolved recipe, no
 training), ``--dry-run`` (load data and model, show the first encoded example),
@@ -80,9 +80,11 @@ def _predict_parser() -> argparse.ArgumentParser:
         "row per sentence (tagging runs). Output: JSON lines.",
     )
     p.add_argument("run_dir", help="a run directory written by training")
-    p.add_argument("--input", required=True, help="input file")
+    p.add_argument("--input", required=True, help="input file, or - for standard input (JSON if it starts "
+                   "with { or [, else text with one input per line)")
     p.add_argument("--output", help="output file or folder, or - for standard output (default: "
-                   "<input>.predictions.jsonl next to the input; never the input itself)")
+                   "<input>.predictions.jsonl next to the input, standard output for --input -; never the input "
+                   "itself)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="inputs per forward pass (default 64)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, close to fp32)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

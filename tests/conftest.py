@@ -28,10 +28,13 @@ def tiny_encoder(tmp_path_factory) -> str:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), sample_texts())
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m bert_tasks.run`` for real and capture its output."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, stdin: str | None = None
+            ) -> subprocess.CompletedProcess:
+    """Run ``python -m bert_tasks.run`` for real and capture its output (``stdin``: text fed to it)."""
     return subprocess.run(
         [sys.executable, "-m", "bert_tasks.run", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,  # never waits on the terminal
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,

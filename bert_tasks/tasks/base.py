@@ -229,9 +229,11 @@ def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
     """Raw inputs (``str`` or ``(a, b)`` pairs) -> (texts, pairs or None)."""
     singles = sum(isinstance(x, str) for x in inputs)
     if 0 < singles < len(inputs):
+        other = next(i for i, x in enumerate(inputs) if isinstance(x, str) != isinstance(inputs[0], str))
+        kinds = ("a pair", "a single text") if isinstance(inputs[0], str) else ("a single text", "a pair")
         raise UserError(
-            f"predict: the inputs mix {singles} single texts and {len(inputs) - singles} (text, text_pair) pairs; "
-            "give one kind per call"
+            f"predict: the inputs mix {singles} single texts and {len(inputs) - singles} (text, text_pair) pairs "
+            f"(input 0 is {kinds[1]}, input {other} {kinds[0]}); give one kind per call", index=other
         )
     if inputs and not singles:
         return [x[0] for x in inputs], [x[1] for x in inputs]

@@ -167,13 +167,22 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     assert [json.loads(line) for line in piped.stdout.splitlines()] == rows and not (tmp_path / "-").exists()
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "missing.txt"))
     assert bad.returncode == 2 and "file not found" in bad.stderr
-    (tmp_path / "rows.jsonl").write_text('{"text": "fine"}\n{"txt": "typo"}\n', encoding="utf-8")
+    (tmp_path / "rows.jsonl").write_text('{"text": "fine"}\n\n{"txt": "typo"}\n', encoding="utf-8")
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "rows.jsonl"))
-    assert bad.returncode == 2 and "rows.jsonl, row 2: an input row needs a 'text' field" in bad.stderr, bad.stderr[-2000:]
+    assert bad.returncode == 2 and "rows.jsonl:3: an input row needs a 'text' field" in bad.stderr, bad.stderr[-2000:]
     assert not (tmp_path / "rows.predictions.jsonl").exists()
-    (tmp_path / "mixed.jsonl").write_text('{"text": "fine"}\n{"text": "a", "text_pair": "b"}\n', encoding="utf-8")
+    (tmp_path / "mixed.jsonl").write_text('{"text": "fine"}\n\n{"text": "a", "text_pair": "b"}\n', encoding="utf-8")
     bad = run_cli("predict", str(out), "--input", str(tmp_path / "mixed.jsonl"))
-    assert bad.returncode == 2 and "mixed.jsonl: predict: the inputs mix 1 single texts and 1" in bad.stderr
+    assert bad.returncode == 2 and "mixed.jsonl:3: predict: the inputs mix 1 single texts and 1" in bad.stderr
+    # --input -: standard input, predictions on standard output; messages name <stdin>
+    piped = run_cli("predict", str(out), "--input", "-", cwd=tmp_path, stdin="\n".join(texts) + "\n")
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == rows
+    piped = run_cli("predict", str(out), "--input", "-", "--output", "o.jsonl", cwd=tmp_path,
+                    stdin='[{"text": "a gorgeous film"}]')
+    assert piped.returncode == 0 and read_jsonl(tmp_path / "o.jsonl")[0]["prediction"] == rows[0]["prediction"]
+    bad = run_cli("predict", str(out), "--input", "-", stdin="fine\n\nsome\tpair\n")
+    assert bad.returncode == 2 and "error: <stdin>:3: predict: the inputs mix" in bad.stderr, bad.stderr[-2000:]
 
 
 def test_predictor_names_the_bad_input(sst2_run):

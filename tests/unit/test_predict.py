@@ -29,6 +29,23 @@ def test_formats(tmp_path):
         {"text": "a, b", "text_pair": "c\nd"}]
 
 
+def test_each_input_keeps_its_place_in_the_file(tmp_path):
+    # before: messages said "row N", counting only non-blank lines (a blank line shifted every number)
+    from bert_tasks.predict import placed_inputs
+
+    def places(name, data):
+        path = write(tmp_path, name, data)
+        return [place.removeprefix(f"{path}") for place, _ in placed_inputs(path, ("text", "text_pair"))]
+
+    assert places("a.txt", "\n\none\n\ntwo\tpair\n") == [":3", ":5"]
+    assert places("a.jsonl", '{"text": "x"}\n\n\n{"text": "y"}\n') == [":1", ":4"]
+    assert places("a.json", '[{"text": "x"}, {"text": "y"}]') == [", record 1", ", record 2"]
+    assert places("a.tsv", "text\n\nx\ny\n") == [":3", ":4"]
+    assert places("a.csv", 'text,text_pair\n"a\nb",c\nd,e\n') == [":2", ":4"]  # a quoted field over two lines
+    squad = '{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "q7", "question": "?"}]}]}]}'
+    assert places("s.json", squad) == [", question id q7"]
+
+
 def test_a_text_file_with_a_header_line_is_tab_separated(tmp_path):
     # before: MRPC's .txt was read line by line, its header predicted as a (text, text_pair) pair
     mrpc = "Quality\t#1 String\t#2 String\n1\ta b\tc d\n"
@@ -93,8 +110,12 @@ def test_split_inputs_refuses_a_mix_of_texts_and_pairs():
 
     assert split_inputs(["a", "b"]) == (["a", "b"], None)
     assert split_inputs([("a", "b")]) == (["a"], ["b"])
-    with pytest.raises(UserError, match="mix 1 single texts and 1"):
+    with pytest.raises(UserError, match="mix 1 single texts and 1") as e:
         split_inputs(["a", ("b", "c")])
+    assert e.value.index == 1 and "(input 0 is a single text, input 1 a pair)" in str(e.value)
+    with pytest.raises(UserError, match=r"mix 2 single texts and 2 .*\(input 0 is a pair, input 2 a single text\)") as e:
+        split_inputs([("b", "c"), ["d", "e"], "a", "f"])
+    assert e.value.index == 2
 
 
 def test_prediction_path_never_the_input(tmp_path):
