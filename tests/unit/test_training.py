@@ -135,6 +135,41 @@ def test_a_missing_logger_or_optimizer_package_fails_before_anything_loads(overr
     assert not (tmp_path / "r").exists()
 
 
+def test_push_to_hub_offline_or_without_a_token_fails_before_anything_loads(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    # the encoder does not exist: an error about the hub shows it was checked before the model loads
+    overrides = ["encoder=/nonexistent/encoder", f"train.output_dir={tmp_path / 'r'}", "train.push_to_hub=true"]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError, match=r"train.push_to_hub: offline mode is on \(HF_HUB_OFFLINE\)"):
+        build_trainer("sst2", overrides)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no stored token there
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    with pytest.raises(UserError, match=r"train.push_to_hub: no Hugging Face token here; log in"):
+        build_trainer("sst2", overrides)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bf16_on_a_cpu_without_it_warns(tmp_path, monkeypatch, caplog):
+    import torch
+
+    from bert_tasks import load_recipe, training
+
+    if torch.cuda.is_available():
+        pytest.skip("bf16 runs on the GPU here")
+    recipe = load_recipe("sst2", [f"train.output_dir={tmp_path}", "train.bf16=true"])
+    for native, warned in ((False, True), (True, False)):
+        monkeypatch.setattr(training, "native_bf16", lambda native=native: native)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="bert_tasks"):
+            assert training.training_arguments(recipe).bf16
+        assert ("train.bf16 on a CPU without native bf16" in caplog.text) is warned, caplog.text
+    monkeypatch.undo()
+    assert training.native_bf16() in (True, False)  # torch's own test answers here
+
+
 def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
     # the encoder does not exist: the error about data.train shows it came first
     with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
