@@ -257,7 +257,13 @@ class Classification(TaskAdapter):
         def to_ids(batch):
             return {"label": [index[_label_key(v)] for v in batch["label"]]}
 
-        return ds.map(to_ids, batched=True, desc=f"labels ({split})")
+        # Ids as int64 whatever the column held: datasets keeps a float column's type (JSON labels 1.0 / 0.0),
+        # and float labels make the model's loss a multi-label one (before: a shape error at the first step).
+        from datasets import Value
+
+        features = ds.features.copy()
+        features["label"] = Value("int64")
+        return ds.map(to_ids, batched=True, features=features, desc=f"labels ({split})")
 
     def encode_fn(self, tokenizer: Any, max_length: int):
         pair = self.pair

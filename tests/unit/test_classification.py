@@ -60,6 +60,16 @@ def test_string_labels_sorted():
     assert ad.names == ["arts", "news", "sports"]
 
 
+def test_float_labels_become_integer_ids():
+    # JSON labels 1.0 / 0.0: before, the ids stayed float64 and the model took them for multi-label
+    # targets (a shape error at the first training step)
+    ad = adapter(labels={0: "negative", 1: "positive"})
+    out = ad.prepare({"train": ds(text=["a", "b", "c"], label=[1.0, 0.0, 1.0])}, {})
+    assert out["train"].features["label"].dtype == "int64" and out["train"]["label"] == [1, 0, 1]
+    out = adapter().prepare({"train": ds(text=["a", "b"], label=[2.0, 0.5])}, {})  # inferred: "0.5" and "2"
+    assert out["train"].features["label"].dtype == "int64" and out["train"]["label"] == [1, 0]
+
+
 def test_unknown_label_in_validation_names_label_and_row():
     ad = adapter()
     with pytest.raises(UserError, match=r"validation split \(dev.tsv\), row 2: label 'maybe' is not among"):
