@@ -416,7 +416,7 @@ def read_hub(name: str, config: str | None, split: str, where: str):
     if ":" in name:
         name, split = name.rsplit(":", 1)
     try:
-        return load_dataset(name, config, split=split)
+        ds = load_dataset(name, config, split=split)
     except Exception as e:  # noqa: BLE001  (any failure to reach the hub)
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
             "HF_DATASETS_OFFLINE", ""
@@ -426,6 +426,39 @@ def read_hub(name: str, config: str | None, split: str, where: str):
             f"{where}: '{name}' is not a local file, and loading it as a hub dataset failed: {why}. "
             f"Point data.{split} at a local csv/tsv/json file."
         ) from None
+    return class_label_names(ds)
+
+
+def class_label_names(ds: Any) -> Any:
+    """``ds`` with each ClassLabel column (or list of them) holding the label names instead of ids.
+
+    Hub datasets store labels as ids with the names in their features (SST-2's ``label``, CoNLL's
+    ``ner_tags``); the adapters map names to ids themselves, so a run's ``id2label`` then reads
+    ``positive`` or ``B-PER`` instead of ``1`` or ``3`` (as the example scripts do). An id with no name
+    (GLUE's -1 for an unlabelled test row) stays as its digits."""
+    from datasets import ClassLabel, List, Value
+
+    found = {}
+    for column, feature in ds.features.items():
+        inner = getattr(feature, "feature", None)
+        if isinstance(feature, ClassLabel) or isinstance(inner, ClassLabel):
+            found[column] = (feature, False) if isinstance(feature, ClassLabel) else (inner, True)
+    if not found:
+        return ds
+
+    def name(label: Any, i: int | None) -> str | None:
+        return i if i is None else label.names[i] if 0 <= i < label.num_classes else str(i)
+
+    def to_names(batch: dict) -> dict:
+        return {
+            column: [[name(label, i) for i in row] if many else name(label, row) for row in batch[column]]
+            for column, (label, many) in found.items()
+        }
+
+    features = ds.features.copy()
+    for column, (_, many) in found.items():
+        features[column] = List(Value("string")) if many else Value("string")
+    return ds.map(to_names, batched=True, features=features, desc="label names")
 
 
 def read_split(spec: Any, split: str, data: Any = None):

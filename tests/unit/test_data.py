@@ -68,6 +68,29 @@ def test_hub_name_offline_is_clear():
         read_split("someone/some_dataset", "train")
 
 
+def test_hub_class_labels_arrive_as_their_names(monkeypatch):
+    # before: SST-2 from the hub trained labels '0'/'1' (id2label {0: '0', 1: '1'}), CoNLL's int ner_tags
+    # were not tags at all; the example scripts read the names from the dataset's features
+    import datasets
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"]),
+                         "ner_tags": List(ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    hub = Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [1, 0, -1], "ner_tags": [[0, 1], [1, 2], []]},
+                            features=features)
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: asked.append((name, split)) or hub)
+    ds = read_split("someone/sst2:dev", "validation")
+    assert asked == [("someone/sst2", "dev")]
+    assert ds["label"] == ["positive", "negative", "-1"]  # GLUE's unlabelled -1 keeps its digits
+    assert ds["ner_tags"] == [["O", "B-PER"], ["B-PER", "I-PER"], []] and ds["sentence"] == ["a", "b", "c"]
+    from bert_tasks.tasks.classification import Classification, ClassificationOptions
+
+    adapter = Classification(ClassificationOptions(name="classification"))
+    adapter.prepare({"train": ds.select([0, 1]).rename_column("sentence", "text")}, {})
+    assert adapter.names == ["negative", "positive"]
+
+
 def test_validation_held_out_of_train(tmp_path):
     (tmp_path / "t.tsv").write_text("text\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(100)), encoding="utf-8")
     cfg = DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=20)
