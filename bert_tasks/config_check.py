@@ -53,7 +53,12 @@ def type_name(tp: Any) -> str:
     if tp is type(None):
         return "None"
     if origin is not None:
-        return getattr(origin, "__name__", str(origin))
+        name, args = getattr(origin, "__name__", str(origin)), typing.get_args(tp)
+        if origin in (list, set, frozenset) and args:  # before: 'list' for list[str], though ['O', 3] is a list
+            return f"{name} of {type_name(args[0])}"
+        if origin is dict and len(args) == 2:
+            return f"dict of {type_name(args[0])} to {type_name(args[1])}"
+        return name
     return getattr(tp, "__name__", str(tp))
 
 

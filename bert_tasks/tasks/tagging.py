@@ -43,7 +43,7 @@ CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\
 WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]|\w+|[^\w\s]")
 
 
-def _check_string_lists(values: list, where: str, column: str, nonempty: bool = False) -> None:
+def _check_string_lists(values: list, where: str, column: str, nonempty: bool = False, hint: str = "") -> None:
     """``values`` (one per row) must each be a list of str (``nonempty``: none blank); else a
     :class:`UserError` names the row and column.
 
@@ -53,13 +53,43 @@ def _check_string_lists(values: list, where: str, column: str, nonempty: bool = 
     """
     for row, value in enumerate(values):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise UserError(f"{where}, row {row + 1}: column '{column}' must hold a list of strings, got {shown(value)}")
+            raise UserError(
+                f"{where}, row {row + 1}: column '{column}' must hold a list of strings, got {shown(value)}"
+                f"{hint if isinstance(value, (list, tuple)) and any(isinstance(v, int) for v in value) else ''}"
+            )
         blank = next((k for k, v in enumerate(value) if not v.strip()), None) if nonempty else None
         if blank is not None:
             raise UserError(
                 f"{where}, row {row + 1}, token {blank + 1}: column '{column}' holds a blank token {value[blank]!r}; "
                 f"a token needs a character (a blank one has no word piece to carry its tag)"
             )
+
+
+def _tags_by_name(ds: Any, column: str, names: list[str], where: str) -> Any:
+    """``ds`` with the integer tags of ``column`` replaced by their names (``task.tag_names``); a tag
+    that is already a string stays; an id beyond the names is a :class:`UserError` naming row and token."""
+    named = []
+    for row, tags in enumerate(ds[column]):
+        if not isinstance(tags, (list, tuple)):
+            named.append(tags)  # not a list: _check_string_lists names it
+            continue
+        for k, tag in enumerate(tags):
+            if isinstance(tag, int) and not isinstance(tag, bool) and not 0 <= tag < len(names):
+                raise UserError(f"{where}, row {row + 1}, token {k + 1}: tag id {tag} has no name in task.tag_names "
+                                f"({len(names)} names: ids 0 to {len(names) - 1})")
+        named.append([names[t] if isinstance(t, int) and not isinstance(t, bool) else t for t in tags])
+    return ds.remove_columns(column).add_column(column, named)
+
+
+def _check_tag_names(names: list) -> None:
+    """``task.tag_names``: distinct tags, each O or <prefix>-<type>."""
+    for i, name in enumerate(names):
+        try:
+            split_tag(name)
+        except ValueError as e:
+            raise UserError(f"task.tag_names[{i}]: {e}") from None
+        if name in names[:i]:
+            raise UserError(f"task.tag_names: '{name}' is named twice (ids {names.index(name)} and {i})")
 
 
 def _check_tags_well_formed(ds: Any, column: str, source: str) -> None:
@@ -110,6 +140,11 @@ class TaggingOptions(TaskOptions):
     strip_position_digit: bool = field(
         default=False, metadata={"help": "Drop a trailing digit from each token (Weibo NER's 'char+position')."}
     )
+    tag_names: list[str] | None = field(
+        default=None,
+        metadata={"help": "Names of integer tags, by id (a hub dataset saved as JSON: ner_tags 0, 1, ... -> "
+                  "[O, B-PER, I-PER, ...])."},
+    )
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
@@ -143,6 +178,11 @@ class Tagging(TaskAdapter):
 
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
         col = {r: (columns or {}).get(r, r) for r in self.column_roles}
+        names = self.options.tag_names
+        if names is not None:
+            _check_tag_names(names)
+            splits = {split: _tags_by_name(ds, col["tags"], names, f"{split} split ({sources.get(split, 'data')})")
+                      if col["tags"] in ds.column_names else ds for split, ds in splits.items()}
         for split, ds in splits.items():
             if col["tokens"] not in ds.column_names or (split != "test" and col["tags"] not in ds.column_names):
                 raise UserError(
@@ -152,7 +192,8 @@ class Tagging(TaskAdapter):
                 )
             for role in ("tokens", "tags") if col["tags"] in ds.column_names else ("tokens",):
                 where = f"{split} split ({sources.get(split, 'data')})"
-                _check_string_lists(ds[col[role]], where, col[role], nonempty=role == "tokens")
+                hint = "; integer tags (ids)? name them with task.tag_names=[O, B-PER, ...]" if role == "tags" else ""
+                _check_string_lists(ds[col[role]], where, col[role], nonempty=role == "tokens", hint=hint)
         for split, ds in splits.items():
             if col["tags"] in ds.column_names:
                 _check_tags_well_formed(ds, col["tags"], sources.get(split, "data"))

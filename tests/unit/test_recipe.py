@@ -158,6 +158,12 @@ def test_wrong_types_name_key_and_type(tmp_path, override, expected):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
+def test_a_wrong_item_type_names_the_item_type():
+    # before: "expects list or None, got ['O', 3] (list)"
+    with pytest.raises(UserError, match=r"'task.tag_names' expects list of str or None, got \['O', 3\] \(list\)"):
+        load_recipe("conll2003", ["task.tag_names=[O, 3]"])
+
+
 @pytest.mark.parametrize("value", [0, -5, 4])
 def test_max_length_has_room_for_special_tokens(tmp_path, value):
     with pytest.raises(UserError, match=f"data.max_length must be at least 5 .*got {value}"):

@@ -70,6 +70,29 @@ def test_tokens_and_tags_must_be_lists_of_strings(tmp_path):
             adapter().prepare({"train": train}, {"train": "t.jsonl"})
 
 
+def test_integer_tags_are_named_by_task_tag_names(tmp_path):
+    # a hub dataset saved as JSON keeps ner_tags as ids: before, only "must hold a list of strings"
+    from bert_tasks.data import read_files
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"tokens": ["EU", "rejects", "Peter"], "ner_tags": [3, 0, 1]}\n'
+                    '{"tokens": ["Peter", "Blackburn"], "ner_tags": [1, 2]}\n', encoding="utf-8")
+    train = read_files([str(path)], "json", "data.train")
+    columns = {"tags": "ner_tags"}
+    with pytest.raises(UserError, match=r"row 1: column 'ner_tags' .* integer tags \(ids\)\? name them with task.tag_names"):
+        adapter().prepare({"train": train}, {"train": "t.jsonl"}, columns)
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    out = adapter(tag_names=names).prepare({"train": train}, {"train": "t.jsonl"}, columns)
+    assert out["train"]["tags"] == [["S-ORG", "O", "S-PER"], ["B-PER", "E-PER"]]
+    with pytest.raises(UserError, match=r"train split \(t.jsonl\), row 1, token 1: tag id 3 has no name in "
+                                        r"task.tag_names \(3 names: ids 0 to 2\)"):
+        adapter(tag_names=names[:3]).prepare({"train": train}, {"train": "t.jsonl"}, columns)
+    for bad, says in ((["O", "PER"], r"task.tag_names\[1\]: tag 'PER' is not O"),
+                      (["O", "B-PER", "O"], "task.tag_names: 'O' is named twice \\(ids 0 and 2\\)")):
+        with pytest.raises(UserError, match=says):
+            adapter(tag_names=bad).prepare({"train": train}, {"train": "t.jsonl"}, columns)
+
+
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
     with pytest.raises(UserError, match="tagging needs a list of tokens and a list of tags"):
         adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
