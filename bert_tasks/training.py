@@ -33,7 +33,7 @@ from .checkpoint_state import load_state, save_state
 from .config_check import closest
 from .data import load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code
-from .errors import UserError
+from .errors import UserError, shown
 from .recipe import Recipe, load_recipe
 from .rundir import (
     LOCK,
@@ -507,6 +507,47 @@ def _check_resume(recipe: Recipe) -> None:
         )
 
 
+def _check_resume_matches(recipe: Recipe) -> None:
+    """Resuming continues the checkpoint's run: a checkpoint whose recipe.yaml has another task,
+    encoder or ``layer_lr_decay`` is refused before anything loads (before: labels given in another
+    order trained on silently, another task failed on its weights' shapes, another layer decay on
+    the optimizer's groups); other data only warns (the files may have moved)."""
+    path = _resume_path(recipe)
+    saved_file = Path(path, "recipe.yaml") if isinstance(path, str) else None
+    if saved_file is None or not saved_file.is_file():
+        return  # nothing to compare with (a checkpoint written before checkpoints held their recipe)
+    from .recipe import read_yaml
+
+    try:
+        saved = load_recipe(read_yaml(saved_file)).to_dict()
+    except UserError:
+        return  # a recipe this version cannot read: Trainer's own checks remain
+    now = recipe.to_dict()
+
+    def changed(section: str) -> list[str]:
+        if not isinstance(now[section], dict):
+            return [section] if now[section] != saved[section] else []
+        keys = dict.fromkeys([*now[section], *saved[section]])
+        return [f"{section}.{k}" for k in keys if now[section].get(k) != saved[section].get(k)]
+
+    def shown_key(key: str) -> str:
+        section, _, name = key.partition(".")
+        there, here = (r[section].get(name) if name else r[section] for r in (saved, now))
+        return f"{key} {shown(there)} there, {shown(here)} here"
+
+    refused = changed("task") + changed("encoder") + changed("layer_lr_decay")
+    if "task.name" in refused:  # another task: its other options say nothing more
+        refused = ["task.name"]
+    if refused:
+        raise UserError(
+            f"train.resume_from_checkpoint: {path} was trained with another recipe ({'; '.join(map(shown_key, refused))}); "
+            f"resume with the recipe it was trained with ({saved_file}), or start a new run"
+        )
+    moved = changed("data")
+    if moved:
+        log.warning("resuming %s with other data than it was trained on: %s", path, "; ".join(map(shown_key, moved)))
+
+
 def evaluate_splits(trainer: Any, splits: Iterable[str] = ("validation", "test")) -> dict:
     """Predict every given split, write its predictions and plots; return ``{split: metrics}``."""
     job: Job = trainer.job
@@ -582,6 +623,7 @@ def locked_output_dir(out: str | os.PathLike):
 def _train(recipe: Recipe) -> tuple[str, dict]:
     _check_output_dir(recipe)
     _check_resume(recipe)
+    _check_resume_matches(recipe)
     trainer = build_trainer(recipe)
     out = Path(trainer.args.output_dir)
     main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory

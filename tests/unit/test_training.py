@@ -170,6 +170,39 @@ def test_bf16_on_a_cpu_without_it_warns(tmp_path, monkeypatch, caplog):
     assert training.native_bf16() in (True, False)  # torch's own test answers here
 
 
+def test_resume_refuses_a_checkpoint_of_another_recipe(tmp_path, caplog):
+    # before: labels in another order trained on silently; another task failed on the weights' shapes
+    # and another layer_lr_decay on the optimizer's parameter groups, after data and model had loaded
+    from bert_tasks import load_recipe
+    from bert_tasks.training import _check_resume_matches
+
+    out = tmp_path / "run"
+    checkpoint = out / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    base = [f"train.output_dir={out}"]
+    (checkpoint / "recipe.yaml").write_text(load_recipe("sst2", base).to_yaml(), encoding="utf-8")
+
+    def check(*overrides, recipe="sst2", resume=str(checkpoint)):
+        _check_resume_matches(load_recipe(recipe, [*base, f"train.resume_from_checkpoint={resume}", *overrides]))
+
+    check("train.learning_rate=1e-5", "train.max_steps=9")  # the schedule may change
+    for resume in (str(checkpoint), "auto"):  # auto: the newest checkpoint of train.output_dir
+        with pytest.raises(UserError, match=r"task.labels \{0: 'negative', 1: 'positive'\} there, \{0: 'positive', "
+                                            r"1: 'negative'\} here\); resume with the recipe it was trained with"):
+            check("task.labels={0: positive, 1: negative}", resume=resume)
+    with pytest.raises(UserError, match=r"another recipe \(task.name 'classification' there, 'tagging' here\); "):
+        check(recipe="conll2003")
+    with pytest.raises(UserError, match=r"\(layer_lr_decay null there, 0.8 here\)"):
+        check("layer_lr_decay=0.8")
+    with pytest.raises(UserError, match=r"\(encoder 'embedded' there, '/elsewhere' here\)"):
+        check("encoder=/elsewhere")
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        check("data.max_length=40")
+    assert "with other data than it was trained on: data.max_length 66 there, 40 here" in caplog.text
+    (checkpoint / "recipe.yaml").unlink()  # a checkpoint without its recipe: nothing to compare
+    check("task.labels={0: positive, 1: negative}")
+
+
 def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
     # the encoder does not exist: the error about data.train shows it came first
     with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
