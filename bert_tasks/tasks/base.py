@@ -70,6 +70,8 @@ class TaskAdapter:
     greater_is_better: ClassVar[bool] = True
     # True when encode_fn truncates a row at data.max_length (False: long rows become windows)
     cuts_at_max_length: ClassVar[bool] = False
+    # Why train.label_smoothing_factor cannot apply to this task's loss ("": Trainer's smoother does)
+    no_label_smoothing: ClassVar[str] = ""
 
     def __init__(self, options: Any):
         self.options = options

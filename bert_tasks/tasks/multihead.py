@@ -82,6 +82,7 @@ class MultiHead(Classification):
     name = "multihead"
     Options = MultiHeadOptions
     default_metric = "macro_f1"
+    no_label_smoothing = "Trainer's smoother takes one class id per row, and each row here has one per head"
 
     def __init__(self, options: MultiHeadOptions):
         super().__init__(options)

@@ -107,6 +107,7 @@ class MultiLabel(Classification):
     name = "multilabel"
     Options = MultiLabelOptions
     default_metric = "macro_f1"
+    no_label_smoothing = "its loss is a sigmoid per label, and Trainer smooths softmax targets only"
 
     def __init__(self, options: MultiLabelOptions):
         super().__init__(options)

@@ -107,6 +107,7 @@ class SpanQA(TaskAdapter):
     Options = SpanQAOptions
     column_roles = ("id", "question", "context", "answers")
     default_metric = "f1"
+    no_label_smoothing = "its loss is over start and end positions, which Trainer's smoother never sees"
 
     def __init__(self, options: SpanQAOptions):
         super().__init__(options)

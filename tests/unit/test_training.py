@@ -203,6 +203,24 @@ def test_resume_refuses_a_checkpoint_of_another_recipe(tmp_path, caplog):
     check("task.labels={0: positive, 1: negative}")
 
 
+@pytest.mark.parametrize("name, says", [
+    ("goemotions", "task multilabel cannot use it \\(its loss is a sigmoid per label"),  # before: Trainer warned, dropped it
+    ("goemotions_multihead", "task multihead cannot use it"),  # before: a shape error at the first step
+    ("squad", "task span_qa cannot use it \\(its loss is over start and end positions"),  # before: ignored silently
+    ("sst2", None), ("conll2003", None),  # Trainer's smoother: one class id per row or per token
+])
+def test_label_smoothing_is_refused_where_the_loss_cannot_take_it(name, says, tmp_path):
+    from bert_tasks import load_recipe
+    from bert_tasks.training import training_arguments
+
+    recipe = load_recipe(name, [f"train.output_dir={tmp_path}", "train.label_smoothing_factor=0.1"])
+    if says is None:
+        assert training_arguments(recipe).label_smoothing_factor == 0.1
+    else:
+        with pytest.raises(UserError, match=f"^train.label_smoothing_factor: {says}"):
+            training_arguments(recipe)
+
+
 def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
     # the encoder does not exist: the error about data.train shows it came first
     with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
