@@ -315,10 +315,24 @@ def check_best_metric(recipe: Recipe, job: Job) -> None:
         )
 
 
+# TrainingArguments values the toolkit's evaluation depends on: another value fails deep in Trainer or
+# in compute_metrics (before: a KeyError on metric_for_best_model, a signature ValueError, ...).
+NEEDED_ARGUMENTS = {
+    "prediction_loss_only": (False, "metrics and prediction files are made from the model's outputs"),
+    "eval_do_concat_batches": (True, "metrics score a whole split at once"),
+    "batch_eval_metrics": (False, "metrics score a whole split at once"),
+    "remove_unused_columns": (True, "the encoded rows carry word ids and windows that the model must not get"),
+}
+
+
 def training_arguments(recipe: Recipe):
     """``TrainingArguments(**recipe.train)``; its own checks become :class:`UserError`."""
     from transformers import TrainingArguments
 
+    for key, (needed, why) in NEEDED_ARGUMENTS.items():
+        if key in recipe.train and recipe.train[key] != needed:
+            given, needed_text = (str(v).lower() if isinstance(v, bool) else repr(v) for v in (recipe.train[key], needed))
+            raise UserError(f"train.{key}={given}: bert_tasks needs {needed_text} here ({why}); remove the key")
     kwargs = {k: v for k, v in recipe.train.items() if k != "resume_from_checkpoint"}
     if "use_cpu" not in kwargs:
         # transformers 5 sets up DDP on CPU (torchrun / accelerate launch, gloo) only with use_cpu=True;

@@ -221,6 +221,22 @@ def test_label_smoothing_is_refused_where_the_loss_cannot_take_it(name, says, tm
             training_arguments(recipe)
 
 
+@pytest.mark.parametrize("override, says", [
+    ("prediction_loss_only=true", "needs false here \\(metrics and prediction files"),  # before: KeyError eval_f1
+    ("eval_do_concat_batches=false", "needs true here \\(metrics score a whole split"),  # before: ValueError in metrics
+    ("batch_eval_metrics=true", "needs false here"),  # before: compute_metrics "must take a compute_result"
+    ("remove_unused_columns=false", "needs true here \\(the encoded rows carry"),  # before: "Unable to create tensor"
+])
+def test_arguments_the_evaluation_depends_on_are_named(override, says, tmp_path):
+    from bert_tasks import load_recipe
+    from bert_tasks.training import training_arguments
+
+    with pytest.raises(UserError, match=f"^train.{override}: bert_tasks {says}"):
+        training_arguments(load_recipe("conll2003", [f"train.output_dir={tmp_path}", f"train.{override}"]))
+    same = override.replace("true", "x").replace("false", "true").replace("x", "false")  # the value it needs: fine
+    assert training_arguments(load_recipe("conll2003", [f"train.output_dir={tmp_path}", f"train.{same}"]))
+
+
 def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
     # the encoder does not exist: the error about data.train shows it came first
     with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
