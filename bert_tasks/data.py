@@ -100,6 +100,23 @@ def placed_json_records(path: str, text: str, noun: str = "row", example: str = 
     return [(f"{where}{number}", row) for number, row in records]
 
 
+def records_under_data(text: str) -> list[dict] | None:
+    """The records of a JSON document that keeps them under ``"data"`` (``{"version": ..., "data":
+    [{...}, ...]}``, as the example scripts read with ``load_dataset("json", field="data")``); None for
+    any other JSON (lines, a list, columns, SQuAD's articles)."""
+    body = text.removeprefix("\ufeff").lstrip()
+    if not body.startswith("{") or '"data"' not in body:
+        return None
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError:  # JSON lines
+        return None
+    records = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+        return None
+    return None if "paragraphs" in records[0] else records  # SQuAD: read_squad's
+
+
 def _explain_json(paths: list[str], where: str) -> None:
     """After datasets failed to read JSON files: name the file and line at fault, if there is one."""
     for path in paths:
@@ -244,7 +261,8 @@ def read_files(
         return read_squad(paths, where)
     try:
         if kind == "json":
-            return load_dataset("json", data_files=paths, split="train")
+            field = {"field": "data"} if all(records_under_data(text) for text in texts.values()) else {}
+            return load_dataset("json", data_files=paths, split="train", **field)
         names = {}
         if not header:
             if column_names is None:

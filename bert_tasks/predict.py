@@ -149,7 +149,7 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
         raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_fields, check_utf8, is_squad, placed_json_records, read_squad
+    from .data import check_fields, check_utf8, is_squad, placed_json_records, read_squad, records_under_data
 
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
@@ -161,6 +161,8 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     rows: list[tuple[str, dict]] = []
     if suffix == ".json" and is_squad(str(path)):  # the QA training format: one row per question
         rows = [(f"{path}, question id {row['id']}", row) for row in read_squad([str(path)], "--input").to_list()]
+    elif suffix == ".json" and (records := records_under_data(text)):  # {"version": ..., "data": [records]}
+        rows = [(f"{path}, data[{i}]", row) for i, row in enumerate(records)]
     elif suffix in (".jsonl", ".json"):
         rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
     elif suffix in (".csv", ".tsv"):

@@ -91,6 +91,18 @@ def test_hub_class_labels_arrive_as_their_names(monkeypatch):
     assert adapter.names == ["negative", "positive"]
 
 
+def test_json_records_under_data_are_read(tmp_path):
+    # {"version": ..., "data": [records]} as the example scripts read it (load_dataset(..., field="data")):
+    # before, one row with the columns 'version' and 'data'
+    (tmp_path / "d.json").write_text('{"version": "1.0", "data": [{"text": "a", "label": 1}, {"text": "b", "label": 0}]}',
+                                     encoding="utf-8")
+    ds = read_split(str(tmp_path / "d.json"), "train")
+    assert ds["text"] == ["a", "b"] and ds["label"] == [1, 0]
+    (tmp_path / "rows.jsonl").write_text('{"text": "a", "data": [{"x": 1}]}\n{"text": "b", "data": [{"x": 2}]}\n',
+                                         encoding="utf-8")
+    assert read_split(str(tmp_path / "rows.jsonl"), "train")["text"] == ["a", "b"]  # JSON lines: rows, as before
+
+
 def test_validation_held_out_of_train(tmp_path):
     (tmp_path / "t.tsv").write_text("text\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(100)), encoding="utf-8")
     cfg = DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=20)

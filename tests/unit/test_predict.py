@@ -42,6 +42,7 @@ def test_each_input_keeps_its_place_in_the_file(tmp_path):
     assert places("a.json", '[{"text": "x"}, {"text": "y"}]') == [", record 1", ", record 2"]
     assert places("a.tsv", "text\n\nx\ny\n") == [":3", ":4"]
     assert places("a.csv", 'text,text_pair\n"a\nb",c\nd,e\n') == [":2", ":4"]  # a quoted field over two lines
+    assert places("d.json", '{"version": 2, "data": [{"text": "x"}, {"text": "y"}]}') == [", data[0]", ", data[1]"]
     squad = '{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "q7", "question": "?"}]}]}]}'
     assert places("s.json", squad) == [", question id q7"]
 
