@@ -34,7 +34,7 @@ log = logging.getLogger("bert_tasks")
 
 SPLITS = ("train", "validation", "test")
 EXTENSIONS = {
-    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None,
+    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None, ".parquet": "parquet",
     ".conll": "conll", ".bmes": "conll", ".bio": "conll", ".iob": "conll", ".iobes": "conll",
 }
 
@@ -134,7 +134,8 @@ def _explain_json(paths: list[str], where: str) -> None:
 
 
 def file_format(path: str, fmt: str) -> str:
-    """'csv', 'tsv' or 'json' for ``path``, from ``data.format`` or the extension (sniffing .txt)."""
+    """'csv', 'tsv', 'json', 'conll' or 'parquet' for ``path``, from ``data.format`` or the extension
+    (sniffing .txt and other suffixes)."""
     if fmt not in ("auto", "hub"):
         return "json" if fmt == "jsonl" else fmt
     suffix = Path(path).suffix.lower()
@@ -240,16 +241,17 @@ def read_files(
     from datasets import load_dataset
 
     paths = expand_paths(paths, where)
-    texts = {}
     for p in paths:
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}")
-        texts[p] = check_utf8(p)
-    lines = sum(1 for text in texts.values() for line in text.splitlines() if line.strip())
     kinds = {file_format(p, fmt) for p in paths}
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")
     kind = kinds.pop()
+    if kind == "parquet":  # binary: as datasets writes it, features (ClassLabel names) included
+        return _read_parquet(paths, where)
+    texts = {p: check_utf8(p) for p in paths}
+    lines = sum(1 for text in texts.values() for line in text.splitlines() if line.strip())
     if lines <= (1 if header and kind in ("csv", "tsv") else 0):  # nothing, or a header alone
         raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
     if kind in ("csv", "tsv"):
@@ -289,6 +291,22 @@ def read_files(
         while cause.__cause__ is not None:
             cause = cause.__cause__
         raise UserError(f"{where}: could not read {', '.join(paths)} as {kind}: {cause}") from None
+
+
+def _read_parquet(paths: list[str], where: str):
+    """Parquet files (what the hub serves, and ``Dataset.to_parquet`` writes) as one split."""
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+
+    rows = 0
+    for path in paths:
+        try:
+            rows += pq.ParquetFile(path).metadata.num_rows
+        except Exception as e:  # noqa: BLE001  (pyarrow's errors for a file that is no parquet)
+            raise UserError(f"{where}: could not read {path} as parquet: {e}") from None
+    if rows == 0:
+        raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
+    return class_label_names(load_dataset("parquet", data_files=paths, split="train"))
 
 
 def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: int = -1):

@@ -103,6 +103,22 @@ def test_json_records_under_data_are_read(tmp_path):
     assert read_split(str(tmp_path / "rows.jsonl"), "train")["text"] == ["a", "b"]  # JSON lines: rows, as before
 
 
+def test_parquet_files_are_read_with_their_label_names(tmp_path):
+    # before: "not UTF-8 text (byte offset ...)"
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    Dataset.from_dict({"sentence": ["a", "b"], "label": [1, 0]}, features=features).to_parquet(tmp_path / "t.parquet")
+    ds = read_split(str(tmp_path / "t.parquet"), "train")
+    assert ds["sentence"] == ["a", "b"] and ds["label"] == ["positive", "negative"]
+    Dataset.from_dict({"sentence": [], "label": []}, features=features).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(UserError, match=r"data.train: the split is empty \(0 rows\) in .*e.parquet"):
+        read_split(str(tmp_path / "e.parquet"), "train")
+    (tmp_path / "bad.parquet").write_text("sentence,label\na,1\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"data.train: could not read .*bad.parquet as parquet"):
+        read_split(str(tmp_path / "bad.parquet"), "train")
+
+
 def test_validation_held_out_of_train(tmp_path):
     (tmp_path / "t.tsv").write_text("text\tlabel\n" + "".join(f"s{i}\t{i % 2}\n" for i in range(100)), encoding="utf-8")
     cfg = DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=20)
