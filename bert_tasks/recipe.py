@@ -423,10 +423,28 @@ def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) 
     return defaults
 
 
+def _section_of(key: str, task: Any) -> str | None:
+    """The section whose key a misplaced top-level key is (``learning_rate`` -> ``train``), if any."""
+    if key in _training_args_fields():
+        return "train"
+    if key in {f.name for f in dataclasses.fields(DataConfig)}:
+        return "data"
+    name = task.get("name") if isinstance(task, dict) else task
+    try:
+        options = get_task(str(name)).Options
+    except UserError:
+        return None
+    return "task" if key in {f.name for f in dataclasses.fields(options)} else None
+
+
 def validate(raw: dict, where: str, name: str) -> Recipe:
     """Turn a raw mapping into a :class:`Recipe`, or raise :class:`UserError`."""
     for key in raw:
         if key not in SECTIONS:
+            section = _section_of(str(key), raw.get("task"))
+            if section:  # before: "valid keys: data, encoder, ..." for learning_rate=1e-5
+                raise UserError(f"{where}: unknown key '{key}' (did you mean '{section}.{key}'? "
+                                f"'{key}' is a key of the {section} section)")
             raise unknown_key_error(where, str(key), str(key), SECTIONS)
     task_raw = raw.get("task")
     if isinstance(task_raw, str):

@@ -158,6 +158,15 @@ def test_wrong_types_name_key_and_type(tmp_path, override, expected):
         load_recipe(write(tmp_path, BASIC), [override])
 
 
+@pytest.mark.parametrize("override, section", [("learning_rate=1e-5", "train"), ("max_length=40", "data"),
+                                               ("decode=argmax", "task")])
+def test_a_section_key_given_at_the_top_names_its_section(override, section):
+    # before: "unknown key 'learning_rate'; valid keys: data, encoder, layer_lr_decay, ..."
+    key = override.split("=")[0]
+    with pytest.raises(UserError, match=rf"unknown key '{key}' \(did you mean '{section}.{key}'\? "):
+        load_recipe("conll2003", [override])
+
+
 def test_a_wrong_item_type_names_the_item_type():
     # before: "expects list or None, got ['O', 3] (list)"
     with pytest.raises(UserError, match=r"'task.tag_names' expects list of str or None, got \['O', 3\] \(list\)"):
