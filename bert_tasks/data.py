@@ -470,14 +470,18 @@ def class_label_names(ds: Any) -> Any:
 
     Hub datasets store labels as ids with the names in their features (SST-2's ``label``, CoNLL's
     ``ner_tags``); the adapters map names to ids themselves, so a run's ``id2label`` then reads
-    ``positive`` or ``B-PER`` instead of ``1`` or ``3`` (as the example scripts do). An id with no name
-    (GLUE's -1 for an unlabelled test row) stays as its digits."""
+    ``positive`` or ``B-PER`` instead of ``1`` or ``3`` (as the example scripts do). A column of -1
+    only (GLUE's unlabelled test splits) is removed, so the split is predicted only; a stray id with
+    no name stays as its digits."""
     from datasets import ClassLabel, List, Value
 
     found = {}
     for column, feature in ds.features.items():
         inner = getattr(feature, "feature", None)
-        if isinstance(feature, ClassLabel) or isinstance(inner, ClassLabel):
+        if isinstance(feature, ClassLabel) and len(ds) and all(v == -1 for v in ds[column]):
+            log.info("column '%s' holds no labels (-1 in every row): the split is predicted only", column)
+            ds = ds.remove_columns(column)
+        elif isinstance(feature, ClassLabel) or isinstance(inner, ClassLabel):
             found[column] = (feature, False) if isinstance(feature, ClassLabel) else (inner, True)
     if not found:
         return ds

@@ -84,6 +84,9 @@ def test_hub_class_labels_arrive_as_their_names(monkeypatch):
     assert asked == [("someone/sst2", "dev")]
     assert ds["label"] == ["positive", "negative", "-1"]  # GLUE's unlabelled -1 keeps its digits
     assert ds["ner_tags"] == [["O", "B-PER"], ["B-PER", "I-PER"], []] and ds["sentence"] == ["a", "b", "c"]
+    unlabelled = hub.select([2, 2])  # GLUE's test splits: -1 in every row -> no label column, predicted only
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: unlabelled)
+    assert read_split("someone/sst2:test", "test").column_names == ["sentence", "ner_tags"]
     from bert_tasks.tasks.classification import Classification, ClassificationOptions
 
     adapter = Classification(ClassificationOptions(name="classification"))
