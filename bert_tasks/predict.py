@@ -79,13 +79,19 @@ class Predictor:
         return cls(adapter, model, tokenizer, recipe.data.max_length)
 
     def predict(self, inputs: list, batch_size: int = 64) -> list[dict]:
-        """Predictions for raw inputs, in input order (what an input is depends on the task)."""
+        """Predictions for raw inputs, in input order (what an input is depends on the task; a dict
+        with the fields of an input file's row, ``{"text": ..., "text_pair": ...}``, works for any)."""
         if isinstance(inputs, (str, tuple, dict)):
             raise UserError("predict takes a list of inputs, e.g. predict(['some text'])")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise UserError(f"predict: batch_size must be a whole number of at least 1, got {batch_size!r}")
         inputs = list(inputs)
         for i, x in enumerate(inputs):
+            if isinstance(x, dict):  # as transformers' pipelines take them: {"text", "text_pair"}, {"question", "context"}
+                try:
+                    inputs[i] = x = self.adapter.make_input(x)
+                except UserError as e:
+                    raise UserError(f"predict: input {i}: {e}", index=i) from None
             if not self.adapter.accepts(x):
                 raise UserError(f"predict: input {i} is {reprlib.repr(x)}; each input must be {self.adapter.input_help}")
         if not inputs:

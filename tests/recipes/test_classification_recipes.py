@@ -192,7 +192,10 @@ def test_predictor_names_the_bad_input(sst2_run):
     predictor = Predictor.from_run(sst2_run[0])
     assert predictor.predict([]) == []
     assert len(predictor.predict(t for t in ["fine", "dull"])) == 2  # any iterable
+    # dicts as transformers' pipelines take them (before: "input 0 is {'text': 'fine'}; each input must be ...")
+    assert predictor.predict([{"text": "fine"}, {"text": "dull", "id": 7}]) == predictor.predict(["fine", "dull"])
     for inputs, says in (([ "fine", None], "input 1 is None; each input must be a text"),
+                         (["fine", {"txt": "dull"}], r"input 1: an input row needs a 'text' field; its fields: \['txt'\]"),
                          ([("a", "b", "c")], r"input 0 is \('a', 'b', 'c'\)"),
                          ({"text": "fine"}, "predict takes a list of inputs"),
                          (["fine", ("a", "b")], "the inputs mix 1 single texts and 1"),
