@@ -155,8 +155,18 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
         raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import check_fields, check_utf8, is_squad, placed_json_records, read_squad, records_under_data
+    from .data import (
+        check_fields,
+        check_utf8,
+        is_squad,
+        placed_json_records,
+        read_files,
+        read_squad,
+        records_under_data,
+    )
 
+    if path.suffix.lower() == ".parquet":  # binary: read as the data reader reads it
+        return [(f"{path}, row {i + 1}", row) for i, row in enumerate(read_files([str(path)], "auto", "--input"))]
     text = check_utf8(str(path)).removeprefix("\ufeff")
     suffix = path.suffix.lower()
     first = {f.strip() for f in text.split("\n", 1)[0].rstrip("\r").split("\t" if suffix != ".csv" else ",")}

@@ -74,7 +74,7 @@ def _predict_parser() -> argparse.ArgumentParser:
         prog="python -m bert_tasks.run predict",
         description="Predict with a finished run directory.",
         epilog="Input: .jsonl/.json records (text/text_pair, tokens, or question/context), .csv/.tsv with a "
-        "header, or text with one input per line (tab-separated fields; a first line naming those fields or "
+        "header, .parquet, or text with one input per line (tab-separated fields; a first line naming those fields or "
         "the run's data.columns is a header). Columns named as in the run's data.columns (SST-2's 'sentence') "
         "are read as their roles; SQuAD-format JSON gives one row per question, and a CoNLL/BMES file one "
         "row per sentence (tagging runs). Output: JSON lines.",

@@ -43,6 +43,12 @@ def test_each_input_keeps_its_place_in_the_file(tmp_path):
     assert places("a.tsv", "text\n\nx\ny\n") == [":3", ":4"]
     assert places("a.csv", 'text,text_pair\n"a\nb",c\nd,e\n') == [":2", ":4"]  # a quoted field over two lines
     assert places("d.json", '{"version": 2, "data": [{"text": "x"}, {"text": "y"}]}') == [", data[0]", ", data[1]"]
+    from datasets import Dataset
+
+    Dataset.from_dict({"text": ["x", "y"]}).to_parquet(tmp_path / "p.parquet")  # before: "not UTF-8 text"
+    assert read_inputs(tmp_path / "p.parquet", ("text",)) == [{"text": "x"}, {"text": "y"}]
+    assert [p.removeprefix(str(tmp_path / "p.parquet")) for p, _ in placed_inputs(tmp_path / "p.parquet", ("text",))
+            ] == [", row 1", ", row 2"]
     squad = '{"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [{"id": "q7", "question": "?"}]}]}]}'
     assert places("s.json", squad) == [", question id q7"]
 
