@@ -34,7 +34,7 @@ from .config_check import closest
 from .data import load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code
 from .errors import UserError, shown
-from .recipe import Recipe, load_recipe
+from .recipe import Recipe, load_recipe, read_yaml
 from .rundir import (
     LOCK,
     FolderInUse,
@@ -329,10 +329,7 @@ def training_arguments(recipe: Recipe):
     """``TrainingArguments(**recipe.train)``; its own checks become :class:`UserError`."""
     from transformers import TrainingArguments
 
-    for key, (needed, why) in NEEDED_ARGUMENTS.items():
-        if key in recipe.train and recipe.train[key] != needed:
-            given, needed_text = (str(v).lower() if isinstance(v, bool) else repr(v) for v in (recipe.train[key], needed))
-            raise UserError(f"train.{key}={given}: bert_tasks needs {needed_text} here ({why}); remove the key")
+    _check_needed_arguments(recipe.train)
     kwargs = {k: v for k, v in recipe.train.items() if k != "resume_from_checkpoint"}
     if "use_cpu" not in kwargs:
         # transformers 5 sets up DDP on CPU (torchrun / accelerate launch, gloo) only with use_cpu=True;
@@ -353,6 +350,14 @@ def training_arguments(recipe: Recipe):
         log.warning("train.bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): it is emulated, about 17x "
                     "slower than fp32 (measured on AVX2); mixed precision is for GPUs: set train.bf16=false here")
     return args
+
+
+def _check_needed_arguments(train: dict) -> None:
+    """The ``NEEDED_ARGUMENTS`` keys, when a recipe sets them, hold the values the toolkit needs."""
+    for key, (needed, why) in NEEDED_ARGUMENTS.items():
+        if key in train and train[key] != needed:
+            given, needed_text = (str(v).lower() if isinstance(v, bool) else repr(v) for v in (train[key], needed))
+            raise UserError(f"train.{key}={given}: bert_tasks needs {needed_text} here ({why}); remove the key")
 
 
 def native_bf16() -> bool:
@@ -515,13 +520,15 @@ def _clear_previous_run(out: Path) -> None:
 
 
 def _check_resume(recipe: Recipe) -> None:
-    """``train.resume_from_checkpoint`` names a folder that exists (checked before anything loads)."""
+    """``train.resume_from_checkpoint`` names a folder that exists, of the same recipe (checked before
+    anything loads)."""
     value = recipe.train.get("resume_from_checkpoint")
     if isinstance(value, str) and value != "auto" and not os.path.isdir(value):
         raise UserError(
             f"train.resume_from_checkpoint '{value}': no such checkpoint folder; give a checkpoint-N folder, "
             f"or auto (the newest checkpoint in train.output_dir, if there is one)"
         )
+    _check_resume_matches(recipe)
 
 
 def _check_resume_matches(recipe: Recipe) -> None:
@@ -533,8 +540,6 @@ def _check_resume_matches(recipe: Recipe) -> None:
     saved_file = Path(path, "recipe.yaml") if isinstance(path, str) else None
     if saved_file is None or not saved_file.is_file():
         return  # nothing to compare with (a checkpoint written before checkpoints held their recipe)
-    from .recipe import read_yaml
-
     try:
         saved = load_recipe(read_yaml(saved_file)).to_dict()
     except UserError:
@@ -640,7 +645,6 @@ def locked_output_dir(out: str | os.PathLike):
 def _train(recipe: Recipe) -> tuple[str, dict]:
     _check_output_dir(recipe)
     _check_resume(recipe)
-    _check_resume_matches(recipe)
     trainer = build_trainer(recipe)
     out = Path(trainer.args.output_dir)
     main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory
