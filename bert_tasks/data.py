@@ -306,7 +306,7 @@ def _read_parquet(paths: list[str], where: str):
             raise UserError(f"{where}: could not read {path} as parquet: {e}") from None
     if rows == 0:
         raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
-    return class_label_names(load_dataset("parquet", data_files=paths, split="train"))
+    return drop_unlabelled(load_dataset("parquet", data_files=paths, split="train"))
 
 
 def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: int = -1):
@@ -462,43 +462,20 @@ def read_hub(name: str, config: str | None, split: str, where: str):
             f"{where}: '{name}' is not a local file, and loading it as a hub dataset failed: {why}. "
             f"Point data.{split} at a local csv/tsv/json file."
         ) from None
-    return class_label_names(ds)
+    return drop_unlabelled(ds)
 
 
-def class_label_names(ds: Any) -> Any:
-    """``ds`` with each ClassLabel column (or list of them) holding the label names instead of ids.
+def drop_unlabelled(ds: Any) -> Any:
+    """``ds`` without its ClassLabel columns of -1 only (GLUE's unlabelled test splits), so such a
+    split is predicted only. Other ClassLabel columns keep their ids; the adapters read their names
+    from the features (:func:`bert_tasks.tasks.base.class_names`)."""
+    from datasets import ClassLabel
 
-    Hub datasets store labels as ids with the names in their features (SST-2's ``label``, CoNLL's
-    ``ner_tags``); the adapters map names to ids themselves, so a run's ``id2label`` then reads
-    ``positive`` or ``B-PER`` instead of ``1`` or ``3`` (as the example scripts do). A column of -1
-    only (GLUE's unlabelled test splits) is removed, so the split is predicted only; a stray id with
-    no name stays as its digits."""
-    from datasets import ClassLabel, List, Value
-
-    found = {}
     for column, feature in ds.features.items():
-        inner = getattr(feature, "feature", None)
         if isinstance(feature, ClassLabel) and len(ds) and all(v == -1 for v in ds[column]):
             log.info("column '%s' holds no labels (-1 in every row): the split is predicted only", column)
             ds = ds.remove_columns(column)
-        elif isinstance(feature, ClassLabel) or isinstance(inner, ClassLabel):
-            found[column] = (feature, False) if isinstance(feature, ClassLabel) else (inner, True)
-    if not found:
-        return ds
-
-    def name(label: Any, i: int | None) -> str | None:
-        return i if i is None else label.names[i] if 0 <= i < label.num_classes else str(i)
-
-    def to_names(batch: dict) -> dict:
-        return {
-            column: [[name(label, i) for i in row] if many else name(label, row) for row in batch[column]]
-            for column, (label, many) in found.items()
-        }
-
-    features = ds.features.copy()
-    for column, (_, many) in found.items():
-        features[column] = List(Value("string")) if many else Value("string")
-    return ds.map(to_names, batched=True, features=features, desc="label names")
+    return ds
 
 
 def read_split(spec: Any, split: str, data: Any = None):

@@ -20,6 +20,16 @@ def sample_texts() -> list[str]:
     return texts
 
 
+def hub_like():
+    """A dataset shaped like a hub one: ClassLabel ids (MRPC's names) and a list of ClassLabel tags."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["not_equivalent", "equivalent"]),
+                         "ner_tags": List(ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    return Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [1, 0, -1], "ner_tags": [[0, 1], [1, 2], []]},
+                             features=features)
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     """A 2-layer, 32-wide random BERT whose vocabulary covers the shipped samples."""

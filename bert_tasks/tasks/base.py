@@ -227,6 +227,15 @@ def encode_quietly(rows: Any, encode: Callable[[dict], dict]) -> Any:
             enable_progress_bar()
 
 
+def class_names(feature: Any) -> list[str] | None:
+    """The label names of a ClassLabel feature, or of a list of them (hub and parquet datasets keep
+    labels as ids and their names in the features); None for any other feature."""
+    from datasets import ClassLabel
+
+    inner = getattr(feature, "feature", feature)
+    return list(inner.names) if isinstance(inner, ClassLabel) else None
+
+
 def split_inputs(inputs: list) -> tuple[list[str], list[str] | None]:
     """Raw inputs (``str`` or ``(a, b)`` pairs) -> (texts, pairs or None)."""
     singles = sum(isinstance(x, str) for x in inputs)

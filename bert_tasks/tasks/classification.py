@@ -29,7 +29,7 @@ from ..data import check_text_column
 from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
-from .base import TaskAdapter, TaskOptions, register_task, sequence_logits, split_inputs
+from .base import TaskAdapter, TaskOptions, class_names, register_task, sequence_logits, split_inputs
 
 
 @dataclass
@@ -228,6 +228,8 @@ class Classification(TaskAdapter):
         elif isinstance(given, list):
             self._set_labels([_label_key(v) for v in given])
             check_labels(self.values, "task.labels")
+        elif "train" in splits and (hub := class_names(splits["train"].features.get("label"))):
+            self._set_labels([str(i) for i in range(len(hub))], hub)  # a hub ClassLabel: its ids, named, in order
         elif "train" in splits:
             values = {_label_key(v) for v in splits["train"]["label"]}
             self._set_labels(_sorted_labels(values))

@@ -36,7 +36,7 @@ from ..decoding import argmax, viterbi
 from ..errors import UserError, shown
 from ..rundir import write_text
 from ..tagging_schemes import convert, detect_scheme, from_spans, label_set, split_tag, to_spans
-from .base import TaskAdapter, TaskOptions, encode_quietly, register_task
+from .base import TaskAdapter, TaskOptions, class_names, encode_quietly, register_task
 
 log = logging.getLogger("bert_tasks")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
@@ -179,6 +179,8 @@ class Tagging(TaskAdapter):
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
         col = {r: (columns or {}).get(r, r) for r in self.column_roles}
         names = self.options.tag_names
+        if names is None and "train" in splits and col["tags"] in splits["train"].column_names:
+            names = class_names(splits["train"].features[col["tags"]])  # hub/parquet ner_tags: ids named there
         if names is not None:
             _check_tag_names(names)
             splits = {split: _tags_by_name(ds, col["tags"], names, f"{split} split ({sources.get(split, 'data')})")

@@ -70,6 +70,20 @@ def test_float_labels_become_integer_ids():
     assert out["train"].features["label"].dtype == "int64" and out["train"]["label"] == [1, 0]
 
 
+def test_hub_class_labels_name_the_labels_in_their_order():
+    # before: a hub dataset's ids trained as labels '0'/'1' (id2label {0: '0', 1: '1'}); the example
+    # scripts read the names from the features, in their order
+    from conftest import hub_like
+
+    train = hub_like().select([0, 1]).rename_column("sentence", "text")
+    ad = adapter()
+    out = ad.prepare({"train": train}, {})
+    assert ad.names == ["not_equivalent", "equivalent"] and out["train"]["label"] == [1, 0]
+    ad = adapter(labels={0: "not_paraphrase", 1: "paraphrase"})  # a recipe's own labels map the ids, as before
+    out = ad.prepare({"train": train}, {})
+    assert ad.names == ["not_paraphrase", "paraphrase"] and out["train"]["label"] == [1, 0]
+
+
 def test_unknown_label_in_validation_names_label_and_row():
     ad = adapter()
     with pytest.raises(UserError, match=r"validation split \(dev.tsv\), row 2: label 'maybe' is not among"):

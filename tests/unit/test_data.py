@@ -68,30 +68,20 @@ def test_hub_name_offline_is_clear():
         read_split("someone/some_dataset", "train")
 
 
-def test_hub_class_labels_arrive_as_their_names(monkeypatch):
-    # before: SST-2 from the hub trained labels '0'/'1' (id2label {0: '0', 1: '1'}), CoNLL's int ner_tags
-    # were not tags at all; the example scripts read the names from the dataset's features
+def test_hub_datasets_keep_their_class_labels_and_drop_unlabelled_columns(monkeypatch):
     import datasets
-    from datasets import ClassLabel, Dataset, Features, List, Value
 
-    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"]),
-                         "ner_tags": List(ClassLabel(names=["O", "B-PER", "I-PER"]))})
-    hub = Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [1, 0, -1], "ner_tags": [[0, 1], [1, 2], []]},
-                            features=features)
+    from conftest import hub_like
+
+    hub = hub_like()
     asked = []
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: asked.append((name, split)) or hub)
-    ds = read_split("someone/sst2:dev", "validation")
-    assert asked == [("someone/sst2", "dev")]
-    assert ds["label"] == ["positive", "negative", "-1"]  # GLUE's unlabelled -1 keeps its digits
-    assert ds["ner_tags"] == [["O", "B-PER"], ["B-PER", "I-PER"], []] and ds["sentence"] == ["a", "b", "c"]
+    ds = read_split("someone/mrpc:dev", "validation")
+    assert asked == [("someone/mrpc", "dev")]
+    assert ds["label"] == [1, 0, -1] and ds.features == hub.features  # ids and names, for the adapters
     unlabelled = hub.select([2, 2])  # GLUE's test splits: -1 in every row -> no label column, predicted only
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: unlabelled)
-    assert read_split("someone/sst2:test", "test").column_names == ["sentence", "ner_tags"]
-    from bert_tasks.tasks.classification import Classification, ClassificationOptions
-
-    adapter = Classification(ClassificationOptions(name="classification"))
-    adapter.prepare({"train": ds.select([0, 1]).rename_column("sentence", "text")}, {})
-    assert adapter.names == ["negative", "positive"]
+    assert read_split("someone/mrpc:test", "test").column_names == ["sentence", "ner_tags"]
 
 
 def test_json_records_under_data_are_read(tmp_path):
@@ -113,7 +103,7 @@ def test_parquet_files_are_read_with_their_label_names(tmp_path):
     features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
     Dataset.from_dict({"sentence": ["a", "b"], "label": [1, 0]}, features=features).to_parquet(tmp_path / "t.parquet")
     ds = read_split(str(tmp_path / "t.parquet"), "train")
-    assert ds["sentence"] == ["a", "b"] and ds["label"] == ["positive", "negative"]
+    assert ds["sentence"] == ["a", "b"] and ds["label"] == [1, 0] and ds.features["label"].names == ["negative", "positive"]
     Dataset.from_dict({"sentence": [], "label": []}, features=features).to_parquet(tmp_path / "e.parquet")
     with pytest.raises(UserError, match=r"data.train: the split is empty \(0 rows\) in .*e.parquet"):
         read_split(str(tmp_path / "e.parquet"), "train")

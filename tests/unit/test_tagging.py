@@ -93,6 +93,15 @@ def test_integer_tags_are_named_by_task_tag_names(tmp_path):
             adapter(tag_names=bad).prepare({"train": train}, {"train": "t.jsonl"}, columns)
 
 
+def test_hub_tag_ids_are_read_by_their_names():
+    # before: "column 'ner_tags' must hold a list of strings, got [0, 1]"
+    from conftest import hub_like
+
+    train = hub_like().select([0, 1]).map(lambda r: {"tokens": r["sentence"].split() * len(r["ner_tags"])})
+    out = adapter().prepare({"train": train}, {"train": "hub"}, {"tags": "ner_tags"})
+    assert out["train"]["tags"] == [["O", "S-PER"], ["B-PER", "E-PER"]]
+
+
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
     with pytest.raises(UserError, match="tagging needs a list of tokens and a list of tags"):
         adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
