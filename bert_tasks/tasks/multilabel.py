@@ -31,7 +31,7 @@ from .. import plots
 from ..errors import UserError, shown
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
-from .base import register_task, sequence_logits
+from .base import class_names, register_task, sequence_logits
 from .classification import Classification, SequenceOptions, check_labels, select_columns
 
 THRESHOLDS = "thresholds.json"
@@ -130,6 +130,8 @@ class MultiLabel(Classification):
         out, self.pair = select_columns(splits, sources, columns, roles, keep)
 
         given = _label_names_file(opts.labels) if isinstance(opts.labels, str) else opts.labels
+        if not given and not keep and "train" in out:  # a hub list of ClassLabel ids (GoEmotions): named there
+            given = class_names(out["train"].features.get("label"))
         if keep:
             check_labels([str(k) for k in keep], "task.label_columns", "column")
             self.names = [str(n) for n in (given or keep)]

@@ -37,6 +37,17 @@ def test_names_inferred_from_train():
     assert ad.names == ["x", "y", "z"]
 
 
+def test_hub_class_label_ids_are_named_from_the_features():
+    # before: a hub list of ClassLabel ids (GoEmotions' labels) trained as labels '0', '1', ...
+    from datasets import ClassLabel, Features, List, Value
+
+    features = Features({"text": Value("string"), "labels": List(ClassLabel(names=["joy", "anger", "fear"]))})
+    train = Dataset.from_dict({"text": ["a", "b"], "labels": [[1], [0, 2]]}, features=features)
+    ad = adapter()
+    out = ad.prepare({"train": train}, {}, {"label": "labels"})
+    assert ad.names == ["joy", "anger", "fear"] and out["train"]["label"] == [[0, 1, 0], [1, 0, 1]]
+
+
 def test_label_list_with_an_empty_item_names_its_row():
     # before: "0,,17" trained as {0, 17}, the dropped label silently lost
     for first, bad in [("0", "0,,1"), ("0", "0,1,"), (["joy"], ["joy", " "])]:
