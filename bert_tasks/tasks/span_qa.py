@@ -57,6 +57,14 @@ def _check_unique_ids(ids: list[str], where: str) -> None:
         first[qid] = row
 
 
+def _as_answer_lists(ans: Any) -> Any:
+    """SQuAD JSON's own per-question layout, a list of ``{text, answer_start}`` records (as a JSON-lines
+    export of it keeps them), as ``{text: [...], answer_start: [...]}``; anything else as it is."""
+    if isinstance(ans, list) and all(isinstance(a, dict) and set(a) >= {"text", "answer_start"} for a in ans):
+        return {"text": [a["text"] for a in ans], "answer_start": [a["answer_start"] for a in ans]}
+    return ans
+
+
 def _answers_shape_ok(ans: Any) -> bool:
     """``ans`` is ``{text: [str, ...], answer_start: [int, ...]}`` with lists of equal length."""
     if not isinstance(ans, dict):
@@ -149,10 +157,12 @@ class SpanQA(TaskAdapter):
     def _check_answers(answers: list, contexts: list, ids: list, split: str, source: str):
         fixed, keep, moved, dropped = [None] * len(answers), [], 0, []
         for i, (ans, ctx) in enumerate(zip(answers, contexts)):
+            ans = _as_answer_lists(ans)
             if not _answers_shape_ok(ans):
                 raise UserError(
                     f"{split} split ({source}), row {i + 1} (id {ids[i]}): answers must be "
-                    f"{{text: [str, ...], answer_start: [int, ...]}}, lists of equal length (empty: no answer); "
+                    f"{{text: [str, ...], answer_start: [int, ...]}}, lists of equal length (empty: no answer), or a "
+                    f"list of {{text, answer_start}} records; "
                     f"got {shown(ans)}"
                 )
             if not all(t.strip() for t in ans["text"]):

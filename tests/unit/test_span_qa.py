@@ -94,8 +94,8 @@ def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
          r"row 2: column 'question' \(question\) must hold text, got null"),
         ('{"question": "who?", "context": "Ann sat.", "answers": {"text": "Ann", "answer_start": 0}}',
          r"row 2 \(id 1\): answers must be \{text: \[str, ...\], answer_start: \[int, ...\]\}"),
-        ('{"question": "who?", "context": "Ann sat.", "answers": [{"text": "Ann", "answer_start": 0}]}',
-         r"row 2 \(id 1\): answers must be .* got \[\{'text': 'Ann'"),
+        ('{"question": "who?", "context": "Ann sat.", "answers": [{"text": "Ann"}]}',
+         r"row 2 \(id 1\): answers must be .* or a list of \{text, answer_start\} records; got \[\{'text': 'Ann'"),
         ('{"question": "who?", "context": "Ann sat.", "answers": {"text": ["Ann"], "answer_start": []}}',
          r"row 2 \(id 1\): answers must be .* lists of equal length"),
         # a blank answer text would train a span that ends before it starts
@@ -110,6 +110,17 @@ def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
             adapter().prepare({"train": train}, {"train": "qa.jsonl"})
     path.write_text(good + "\n" + good + "\n", encoding="utf-8")  # the right shape passes
     assert len(adapter().prepare({"train": read_files([str(path)], "json", "t")}, {})["train"]) == 2
+
+
+def test_answers_as_a_list_of_records_are_read(tmp_path):
+    # SQuAD JSON's own per-question layout, kept by a JSON-lines export (before: "answers must be {text: [...]...")
+    from bert_tasks.data import read_files
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"id": "a", "question": "who?", "context": "Tom ran.", "answers": [{"text": "Tom", "answer_start": 0}]}\n'
+                    '{"id": "b", "question": "why?", "context": "Tom ran.", "answers": []}\n', encoding="utf-8")
+    out = adapter().prepare({"validation": read_files([str(path)], "json", "t")}, {})
+    assert out["validation"]["answers"] == [{"text": ["Tom"], "answer_start": [0]}, {"text": [], "answer_start": []}]
 
 
 def test_a_question_id_repeated_in_an_evaluated_split_is_named():
