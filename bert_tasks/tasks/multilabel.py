@@ -19,6 +19,7 @@ saved as ``thresholds.json`` and used by the predictor.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,8 @@ def label_items(value: Any, delimiter: str, where: str) -> list[str]:
     """
     if value is None:
         return []
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        value = _bracketed_list(value, where)  # a list column saved to csv by pandas: "[1, 3]", "['joy']"
     if isinstance(value, (list, tuple)):
         items = [str(v).strip() for v in value]
     else:
@@ -89,6 +92,24 @@ def label_items(value: Any, delimiter: str, where: str) -> list[str]:
     if "" in items:
         raise UserError(f"{where}: the label list {shown(value)} has an empty item (split at {delimiter!r})")
     return items
+
+
+def _bracketed_list(text: str, where: str) -> Any:
+    """A cell holding a list as text: JSON (``[1, 3]``, ``["joy"]``) or a Python repr (``['joy']``);
+    other text in brackets (a label named ``[nsfw]``) stays text. Before, "[1, 3]" was split at its
+    comma into the labels '[1' and '3]'."""
+    import ast
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            return text
+    if not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in value):
+        raise UserError(f"{where}: the label cell {shown(text)} must be a flat list of labels")
+    return value
 
 
 def _flag(value: Any, where: str, row: int, column: str) -> float:

@@ -48,6 +48,21 @@ def test_hub_class_label_ids_are_named_from_the_features():
     assert ad.names == ["joy", "anger", "fear"] and out["train"]["label"] == [[0, 1, 0], [1, 0, 1]]
 
 
+def test_a_list_saved_as_text_is_read_as_a_list():
+    # pandas writes a list column to csv as "[1, 3]" or "['joy', 'anger']": before, labels '[1' and '3]'
+    from bert_tasks.tasks.multilabel import label_items
+
+    assert label_items("[1, 3]", ",", "w") == ["1", "3"] and label_items(" [] ", ",", "w") == []
+    assert label_items("['joy', 'anger']", ",", "w") == ["joy", "anger"]
+    assert label_items('["joy"]', ",", "w") == ["joy"]
+    assert label_items("[nsfw]", ",", "w") == ["[nsfw]"]  # a label in brackets stays a label
+    with pytest.raises(UserError, match=r"^t.csv, row 3: the label cell '\[1, \[2\]\]' must be a flat list"):
+        label_items("[1, [2]]", ",", "t.csv, row 3")
+    ad = adapter()
+    out = ad.prepare({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": ["[1, 3]", "[0]", "[]"]})}, {})
+    assert ad.names == ["0", "1", "3"] and out["train"]["label"] == [[0, 1, 1], [1, 0, 0], [0, 0, 0]]
+
+
 def test_label_list_with_an_empty_item_names_its_row():
     # before: "0,,17" trained as {0, 17}, the dropped label silently lost
     for first, bad in [("0", "0,,1"), ("0", "0,1,"), (["joy"], ["joy", " "])]:
