@@ -74,8 +74,13 @@ def json_records(path: str, text: str, noun: str = "row", example: str = "") -> 
     return [row for _, row in placed_json_records(path, text, noun, example)]
 
 
-def placed_json_records(path: str, text: str, noun: str = "row", example: str = "") -> list[tuple[str, dict]]:
-    """:func:`json_records`, each with its place: ``"<path>:<line>"`` or ``"<path>, record <n>"``."""
+def placed_json_records(path: str, text: str, noun: str = "row", example: str = "",
+                        fields: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """:func:`json_records`, each with its place: ``"<path>:<line>"`` or ``"<path>, record <n>"``.
+
+    With ``fields`` (predict's inputs), a record may also be a string, read as ``{fields[0]: ...}``,
+    or a list of as many strings as ``fields``, read as those fields (a pair), as pipelines take them.
+    """
     stripped = text.lstrip()
     if stripped.startswith("["):
         skipped = text[: len(text) - len(stripped)].count("\n")
@@ -94,10 +99,23 @@ def placed_json_records(path: str, text: str, noun: str = "row", example: str = 
                     records.append((number, json.loads(line)))
                 except json.JSONDecodeError as e:
                     raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
+    if fields:
+        records = [(number, _as_fields(row, fields)) for number, row in records]
     for number, row in records:
         if not isinstance(row, dict):
-            raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}, got {shown(row)}")
+            also = f", a string or a list of {len(fields)} strings" if len(fields) > 1 else ", or a string"
+            raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}"
+                            f"{also if fields else ''}, got {shown(row)}")
     return [(f"{where}{number}", row) for number, row in records]
+
+
+def _as_fields(row: Any, fields: tuple[str, ...]) -> Any:
+    """A JSON string or list of strings as the record of ``fields`` it stands for; anything else as it is."""
+    if isinstance(row, str):
+        return {fields[0]: row}
+    if isinstance(row, list) and len(fields) > 1 and len(row) == len(fields) and all(isinstance(v, str) for v in row):
+        return dict(zip(fields, row))
+    return row
 
 
 def records_under_data(text: str) -> list[dict] | None:

@@ -180,7 +180,7 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     elif suffix == ".json" and (records := records_under_data(text)):  # {"version": ..., "data": [records]}
         rows = [(f"{path}, data[{i}]", row) for i, row in enumerate(records)]
     elif suffix in (".jsonl", ".json"):
-        rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}")
+        rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}", fields)
     elif suffix in (".csv", ".tsv"):
         # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.
         check_fields(str(path), text, suffix[1:], "--input", header=headless is None, column_names=headless)

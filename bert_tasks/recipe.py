@@ -488,6 +488,13 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     has_validation = data.validation is not None or bool(data.validation_from_train)
     for key, value in train_defaults(name, adapter, has_validation, train).items():
         train.setdefault(key, value)
+    strategy = train.get("eval_strategy")
+    if not has_validation and strategy not in ("no", None, False):
+        # before: Trainer's "you didn't pass an eval_dataset" after the data and model loaded
+        raise UserError(
+            f"{where}: train.eval_strategy={strategy} evaluates on data.validation, which is not set; "
+            "set data.validation (or data.validation_from_train), or remove train.eval_strategy"
+        )
     if not has_validation and train.get("load_best_model_at_end"):
         # Nothing to pick the best checkpoint on: the last one is the model.
         train["load_best_model_at_end"] = False

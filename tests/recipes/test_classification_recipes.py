@@ -179,8 +179,9 @@ def test_predict_cli_writes_next_to_input(sst2_run, tmp_path):
     assert piped.returncode == 0, piped.stderr[-2000:]
     assert [json.loads(line) for line in piped.stdout.splitlines()] == rows
     piped = run_cli("predict", str(out), "--input", "-", "--output", "o.jsonl", cwd=tmp_path,
-                    stdin='[{"text": "a gorgeous film"}]')
-    assert piped.returncode == 0 and read_jsonl(tmp_path / "o.jsonl")[0]["prediction"] == rows[0]["prediction"]
+                    stdin='[{"text": "a gorgeous film"}, "a gorgeous film"]')  # a string is a text, as pipelines take
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    assert [r["prediction"] for r in read_jsonl(tmp_path / "o.jsonl")] == [rows[0]["prediction"]] * 2
     bad = run_cli("predict", str(out), "--input", "-", stdin="fine\n\nsome\tpair\n")
     assert bad.returncode == 2 and "error: <stdin>:3: predict: the inputs mix" in bad.stderr, bad.stderr[-2000:]
 

@@ -75,9 +75,25 @@ def test_a_run_trained_without_headers_reads_inputs_without_one(tmp_path):
         read_inputs(write(tmp_path, "b.tsv", "a\t1\tx\nb\t2\n"), fields, (), names)
 
 
+def test_json_strings_and_lists_of_strings_are_inputs(tmp_path):
+    # as pipelines take them: ["a text", ...], [["a text", "its pair"], ...], or one JSON string a line
+    pair = ("text", "text_pair")
+    assert read_inputs(write(tmp_path, "l.json", '["good", ["a", "b"]]'), pair) == [
+        {"text": "good"}, {"text": "a", "text_pair": "b"}]
+    assert read_inputs(write(tmp_path, "l.jsonl", '"good"\n\n{"text": "x"}\n'), ("text",)) == [
+        {"text": "good"}, {"text": "x"}]
+    assert read_inputs(write(tmp_path, "q.json", '[["who?", "Ann did."]]'), ("question", "context")) == [
+        {"question": "who?", "context": "Ann did."}]
+    with pytest.raises(UserError, match=r"l3.json, record 1: .*, a string or a list of 2 strings, got \['a', 'b', 'c'\]"):
+        read_inputs(write(tmp_path, "l3.json", '[["a", "b", "c"]]'), pair)
+    with pytest.raises(UserError, match=r"l4.json, record 1: .* got \['a', 5\]"):
+        read_inputs(write(tmp_path, "l4.json", '[["a", 5]]'), pair)
+
+
 @pytest.mark.parametrize("name, data, says", [
     ("bad.json", '[{"text": "a"}, ', r"bad.json: not a JSON list of records \(Expecting value: line 1 column 17\)"),
-    ("bad.json", '["a string"]', r"bad.json, record 1: each input must be a JSON object such as \{\"text\": ...\}"),
+    ("bad.json", '["a", ["b", "c"]]', r"bad.json, record 2: each input must be a JSON object such as \{\"text\": "
+                                      r"...\}, or a string, got \['b', 'c'\]"),
     ("bad.jsonl", '{"text": "a"}\n\n5\n', r"bad.jsonl:3: each input must be a JSON object .*got 5$"),
     ("bad.jsonl", '{"text": "a"}\n{"text": \n', r"bad.jsonl:2: not a JSON record"),
     ("bad.txt", b"caf\xe9\n", r"bad.txt: not UTF-8 text \(byte offset 3\)"),

@@ -263,6 +263,14 @@ def test_toolkit_defaults_visible_and_overridable(tmp_path):
     assert recipe.train["train_sampling_strategy"] == "random"
 
 
+def test_evaluation_without_validation_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"train.eval_strategy=epoch evaluates on data.validation, which is not set"):
+        load_recipe(write(tmp_path, BASIC), ["train.eval_strategy=epoch"])
+    assert load_recipe(write(tmp_path, BASIC), ["train.eval_strategy=no"]).train["eval_strategy"] == "no"
+    recipe = load_recipe(write(tmp_path, BASIC), ["data.validation_from_train=2", "train.eval_strategy=steps"])
+    assert recipe.train["eval_strategy"] == "steps"
+
+
 def test_best_metric_default_comes_from_task(tmp_path):
     recipe = load_recipe(write(tmp_path, BASIC), ["train.load_best_model_at_end=true"])
     assert recipe.train["metric_for_best_model"] == "accuracy"
