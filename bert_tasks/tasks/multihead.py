@@ -33,7 +33,7 @@ from ..config_check import build_dataclass, closest
 from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
-from .base import register_task, sequence_logits
+from .base import class_names, register_task, sequence_logits
 from .classification import Classification, SequenceOptions, check_labels, select_columns, softmax
 from .multilabel import _label_names_file, label_items
 
@@ -120,6 +120,11 @@ class MultiHead(Classification):
         own = tuple(s.column for s in self.specs.values() if s.column)
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"] if mapped else [], own)
         fine = _label_names_file(opts.source_labels) if isinstance(opts.source_labels, str) else opts.source_labels
+        features = out["train"].features if "train" in out else {}
+        if mapped and not fine:  # a hub list of ClassLabel ids: its names are the fine labels
+            fine = class_names(features.get("label"))
+        # A head without its own labels reads a hub ClassLabel column by the names in the features.
+        hub = {n: class_names(features.get(s.column)) for n, s in self.specs.items() if s.column and not s.labels}
 
         groups: dict[str, dict[str, str]] = {}
         for name, spec in self.specs.items():
@@ -129,6 +134,8 @@ class MultiHead(Classification):
             elif spec.labels:
                 self.head_labels[name] = [str(v).strip() for v in spec.labels]
                 check_labels(self.head_labels[name], f"task.heads.{name}.labels")
+            elif hub.get(name):
+                self.head_labels[name] = hub[name]
             elif "train" in out:
                 values = {str(v).strip() for v in out["train"][spec.column]}
                 self.head_labels[name] = sorted(values)
@@ -143,6 +150,10 @@ class MultiHead(Classification):
                 self._fine_tokens(v, fine, f"{split} split ({source}), row {row + 1}") for row, v in enumerate(ds["label"])
             ] if mapped else None
             own_values = {c: ds[c] for c in own}
+            for name, spec in self.specs.items():
+                if hub.get(name) and class_names(ds.features.get(spec.column)):  # ids -> their names
+                    names = class_names(ds.features[spec.column])
+                    own_values[spec.column] = [names[v] if 0 <= v < len(names) else v for v in ds[spec.column]]
             ids = []
             for row in range(len(ds)):
                 per_head = []

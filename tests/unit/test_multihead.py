@@ -81,3 +81,23 @@ def test_non_bert_encoder_is_a_clear_error(tmp_path):
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
     with pytest.raises(UserError, match="task multihead runs on BERT encoders .* is 'distilbert'"):
         ad.build_model(str(tmp_path))
+
+
+def test_hub_class_label_columns_are_read_by_their_names():
+    # before: a hub ClassLabel column trained as labels '0', '1', ... and a mapped list of ids needed source_labels
+    from datasets import ClassLabel, Features, List, Value
+
+    features = Features({"text": Value("string"), "label": List(ClassLabel(names=["joy", "anger", "neutral"])),
+                         "size": ClassLabel(names=["S", "M", "L"])})
+    train = Dataset.from_dict({"text": ["a", "b", "c"], "label": [[0], [1, 1, 0], [2]], "size": [2, 0, 1]},
+                              features=features)
+    heads = {"ekman": {"map": {"happy": ["joy"], "angry": ["anger"], "neutral": ["neutral"]}}, "size": {"column": "size"}}
+    ad = MultiHead(MultiHeadOptions(name="multihead", heads=heads))
+    out = ad.prepare({"train": train, "validation": train.select([1])}, {})
+    assert ad.head_labels == {"ekman": ["happy", "angry", "neutral"], "size": ["S", "M", "L"]}  # the hub's order
+    assert out["train"]["label"] == [[0, 2], [1, 0], [2, 1]] and out["validation"]["label"] == [[1, 0]]
+    listed = MultiHead(MultiHeadOptions(name="multihead", heads={"size": {"column": "size", "labels": ["0", "1", "2"]}}))
+    assert listed.prepare({"train": train}, {})["train"]["label"] == [[2], [0], [1]]  # given labels: ids as values
+    bad = Dataset.from_dict({"text": ["a"], "label": [[0]], "size": [-1]}, features=features)
+    with pytest.raises(UserError, match=r"validation split \(v.parquet\), row 1: label '-1' of head 'size'"):
+        ad.prepare({"train": train, "validation": bad}, {"validation": "v.parquet"})
