@@ -135,6 +135,34 @@ def records_under_data(text: str) -> list[dict] | None:
     return None if "paragraphs" in records[0] else records  # SQuAD: read_squad's
 
 
+def pandas_records(text: str) -> list[dict] | None:
+    """The rows of a JSON document in one of pandas' table layouts: ``df.to_json()``'s default
+    (``{"text": {"0": ..., "1": ...}, "label": {...}}``, columns of index -> value) or
+    ``orient="split"`` (``{"columns": [...], "index": [...], "data": [[...], ...]}``); None for any
+    other JSON (records, lines, SQuAD's articles). Before, either was read as a single row."""
+    body = text.removeprefix("\ufeff").strip()
+    if not body.startswith("{") or not body.endswith("}"):
+        return None
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError:  # JSON lines
+        return None
+    if not isinstance(doc, dict) or not doc:
+        return None
+    columns, data = doc.get("columns"), doc.get("data")
+    if set(doc) <= {"columns", "index", "data"} and isinstance(columns, list) and isinstance(data, list):
+        if all(isinstance(row, list) and len(row) == len(columns) for row in data):
+            return [dict(zip(map(str, columns), row)) for row in data]
+        return None
+    values = list(doc.values())
+    if not all(isinstance(v, dict) for v in values):
+        return None
+    index = list(values[0])
+    if any(list(v) != index for v in values) or any(isinstance(x, dict) for v in values for x in v.values()):
+        return None
+    return [{column: doc[column][i] for column in doc} for i in index]
+
+
 def _explain_json(paths: list[str], where: str) -> None:
     """After datasets failed to read JSON files: name the file and line at fault, if there is one."""
     for path in paths:
@@ -282,7 +310,14 @@ def read_files(
     try:
         if kind == "json":
             field = {"field": "data"} if all(records_under_data(text) for text in texts.values()) else {}
-            return load_dataset("json", data_files=paths, split="train", **field)
+            if field or not any(pandas_records(text) is not None for text in texts.values()):
+                return load_dataset("json", data_files=paths, split="train", **field)
+            from datasets import Dataset
+
+            rows = [row for p, text in texts.items() for row in _pandas_or_records(p, text, where)]
+            if not rows:
+                raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
+            return Dataset.from_list(rows)
         names = {}
         if not header:
             if column_names is None:
@@ -325,6 +360,14 @@ def _read_parquet(paths: list[str], where: str):
     if rows == 0:
         raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
     return drop_unlabelled(load_dataset("parquet", data_files=paths, split="train"))
+
+
+def _pandas_or_records(path: str, text: str, where: str) -> list[dict]:
+    """One JSON file's rows, in a pandas table layout or as records (under "data", a list, lines)."""
+    rows = pandas_records(text)
+    if rows is None:
+        rows = records_under_data(text) or json_records(path, text)
+    return rows
 
 
 def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: int = -1):

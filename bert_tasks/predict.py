@@ -159,6 +159,7 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
         check_fields,
         check_utf8,
         is_squad,
+        pandas_records,
         placed_json_records,
         read_files,
         read_squad,
@@ -179,6 +180,8 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
         rows = [(f"{path}, question id {row['id']}", row) for row in read_squad([str(path)], "--input").to_list()]
     elif suffix == ".json" and (records := records_under_data(text)):  # {"version": ..., "data": [records]}
         rows = [(f"{path}, data[{i}]", row) for i, row in enumerate(records)]
+    elif suffix == ".json" and (records := pandas_records(text)) is not None:  # df.to_json()
+        rows = [(f"{path}, row {i + 1}", row) for i, row in enumerate(records)]
     elif suffix in (".jsonl", ".json"):
         rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}", fields)
     elif suffix in (".csv", ".tsv"):

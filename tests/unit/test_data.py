@@ -96,6 +96,31 @@ def test_json_records_under_data_are_read(tmp_path):
     assert read_split(str(tmp_path / "rows.jsonl"), "train")["text"] == ["a", "b"]  # JSON lines: rows, as before
 
 
+def test_pandas_json_layouts_are_read_as_rows(tmp_path):
+    # df.to_json()'s default (columns of index -> value) and orient="split": before, one row holding the columns
+    import pandas as pd
+
+    df = pd.DataFrame({"text": ["a", "b", "c"], "label": [1, 0, 1]}, index=[2, 0, 1])
+    df.to_json(tmp_path / "cols.json")
+    df.to_json(tmp_path / "split.json", orient="split")
+    df.to_json(tmp_path / "noindex.json", orient="split", index=False)
+    (tmp_path / "rows.json").write_text('[{"text": "d", "label": 0}]', encoding="utf-8")
+    for name in ("cols.json", "split.json", "noindex.json"):
+        ds = read_split(str(tmp_path / name), "train")
+        assert ds["text"] == ["a", "b", "c"] and ds["label"] == [1, 0, 1], name  # the frame's row order
+    both = read_split([str(tmp_path / "cols.json"), str(tmp_path / "rows.json")], "train")
+    assert both["text"] == ["a", "b", "c", "d"]
+    pd.DataFrame({"text": [], "label": []}).to_json(tmp_path / "empty.json")
+    with pytest.raises(UserError, match=r"train: the split is empty \(0 rows\) in .*empty.json"):
+        read_split(str(tmp_path / "empty.json"), "train")
+    # a single record is not a table: a nested dict, or a column of another kind, keeps it a record
+    from bert_tasks.data import pandas_records
+
+    assert pandas_records('{"text": "a", "answers": {"text": ["x"], "answer_start": [0]}}') is None
+    assert pandas_records('{"tokens": ["EU"], "tags": ["S-ORG"]}') is None
+    assert pandas_records('{"a": {"0": {"x": 1}}}') is None
+
+
 def test_parquet_files_are_read_with_their_label_names(tmp_path):
     # before: "not UTF-8 text (byte offset ...)"
     from datasets import ClassLabel, Dataset, Features, Value
