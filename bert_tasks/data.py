@@ -37,6 +37,7 @@ EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".txt": None, ".parquet": "parquet",
     ".conll": "conll", ".bmes": "conll", ".bio": "conll", ".iob": "conll", ".iobes": "conll",
 }
+CONLL_SUFFIXES = frozenset(s for s, kind in EXTENSIONS.items() if kind == "conll")  # token-per-line files
 
 
 def _as_list(spec: Any) -> list[str]:

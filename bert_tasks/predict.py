@@ -217,6 +217,33 @@ def _conll_input(path: str | os.PathLike) -> bool:
     return looks_like_conll(check_utf8(str(path)).removeprefix("\ufeff"))
 
 
+def _token_lines(path: str | os.PathLike, token_column: int) -> list[tuple[str, dict]]:
+    """Sentences of a token-per-line file without tags (``.conll``, ``.bio``, ...: the extension says
+    so): blank lines and ``-DOCSTART-`` lines end a sentence; a line's token is its ``token_column``."""
+    from .data import check_utf8
+
+    text = check_utf8(str(path)).removeprefix("\ufeff")
+    tabbed = "\t" in text
+    rows: list[tuple[str, dict]] = []
+    tokens: list[str] = []
+    start = 0
+    for number, raw in enumerate([*text.split("\n"), ""], start=1):  # a final blank line ends the last sentence
+        cols = (raw.rstrip("\r").split("\t") if tabbed else raw.split()) if raw.strip() else []
+        if not cols or cols[0] == "-DOCSTART-":
+            if tokens:
+                rows.append((f"{path}:{start}", {"tokens": tokens}))
+                tokens = []
+            continue
+        if not -len(cols) <= token_column < len(cols):
+            raise UserError(f"{path}:{number}: data.token_column {token_column} is beyond the line's {len(cols)} "
+                            f"column(s): {raw.rstrip()!r}")
+        start = start if tokens else number
+        tokens.append(cols[token_column].strip())
+    if not rows:
+        raise UserError(f"--input {path}: no inputs in the file")
+    return rows
+
+
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
     """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder (or ends with ``/``), or
     ``<input without suffix>.predictions.jsonl``; never the input file itself."""
@@ -249,11 +276,15 @@ def predict_file(
     recipe = run_recipe(run_dir)
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
     task = get_task(recipe.task.name)
+    from .data import CONLL_SUFFIXES
+
     if "tokens" in task.column_roles and _conll_input(input_path):  # the tagging training format
         from .data import read_conll
 
         sentences = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
         placed = [(f"{input_path}:{row['line']}", row) for row in sentences.remove_columns(["doc", "file"]).to_list()]
+    elif "tokens" in task.column_roles and Path(input_path).suffix.lower() in CONLL_SUFFIXES:
+        placed = _token_lines(input_path, recipe.data.token_column)  # before: each token line was a text
     else:
         headless = None if recipe.data.header else recipe.data.column_names
         placed = placed_inputs(input_path, task.input_fields, columns.values(), headless)

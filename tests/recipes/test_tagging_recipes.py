@@ -130,3 +130,13 @@ def test_tagging_parity_with_pipeline(conll_run):
         starts = [m.start() for m in re.finditer(r"\S+", text)]
         pipe = [firsts.get(s, "O") for s in starts]
         assert got["tags"] == pipe, (text, got["tags"], pipe)
+
+
+def test_tagging_predict_cli_reads_an_unlabelled_token_file_as_sentences(conll_run, tmp_path):
+    # before: each token line of an untagged .conll file was predicted as a text of its own
+    (tmp_path / "new.conll").write_text("-DOCSTART-\n\nalice\nwent\n\n\nbob\nmet\ncarol\n", encoding="utf-8")
+    proc = run_cli("predict", str(conll_run), "--input", str(tmp_path / "new.conll"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = [json.loads(line) for line in (tmp_path / "new.predictions.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in got] == [["alice", "went"], ["bob", "met", "carol"]]
+    assert all(r["prediction"]["tokens"] == r["tokens"] for r in got)

@@ -198,3 +198,16 @@ def test_a_missing_folder_and_a_folder_that_is_no_run_are_told_apart(tmp_path):
         Predictor.from_run(tmp_path / "nowhere")
     with pytest.raises(UserError, match=r"not a run directory \(no recipe.yaml\)"):
         Predictor.from_run(tmp_path)
+
+
+def test_untagged_token_lines_are_sentences(tmp_path):
+    from bert_tasks.predict import _token_lines
+
+    path = write(tmp_path, "a.conll", "EU\tNNP\nrejects\tVBZ\n\n-DOCSTART-\nPeter\tNNP\n")
+    assert [(p.removeprefix(str(path)), r) for p, r in _token_lines(path, 0)] == [
+        (":1", {"tokens": ["EU", "rejects"]}), (":5", {"tokens": ["Peter"]})]
+    assert [r["tokens"] for _, r in _token_lines(path, -1)] == [["NNP", "VBZ"], ["NNP"]]
+    with pytest.raises(UserError, match=r"a.conll:1: data.token_column 2 is beyond the line's 2 column\(s\)"):
+        _token_lines(path, 2)
+    with pytest.raises(UserError, match="no inputs in the file"):
+        _token_lines(write(tmp_path, "e.bio", "\n-DOCSTART-\n\n"), 0)
