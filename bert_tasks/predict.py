@@ -283,7 +283,7 @@ def predict_file(
 
         sentences = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
         placed = [(f"{input_path}:{row['line']}", row) for row in sentences.remove_columns(["doc", "file"]).to_list()]
-    elif "tokens" in task.column_roles and Path(input_path).suffix.lower() in CONLL_SUFFIXES:
+    elif "tokens" in task.column_roles and Path(input_path).suffix.lower() in CONLL_SUFFIXES and Path(input_path).is_file():
         placed = _token_lines(input_path, recipe.data.token_column)  # before: each token line was a text
     else:
         headless = None if recipe.data.header else recipe.data.column_names

@@ -211,3 +211,14 @@ def test_untagged_token_lines_are_sentences(tmp_path):
         _token_lines(path, 2)
     with pytest.raises(UserError, match="no inputs in the file"):
         _token_lines(write(tmp_path, "e.bio", "\n-DOCSTART-\n\n"), 0)
+
+
+def test_a_missing_token_file_is_named(tmp_path):
+    from bert_tasks import load_recipe
+    from bert_tasks.predict import predict_file
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.yaml").write_text(load_recipe("conll2003").to_yaml(), encoding="utf-8")
+    with pytest.raises(UserError, match=r"--input: file not found: .*missing.conll"):
+        predict_file(str(run), str(tmp_path / "missing.conll"))
