@@ -383,7 +383,7 @@ def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: 
 
     rows: dict[str, list] = {"tokens": [], "tags": [], "doc": [], "file": [], "line": []}
     for path in paths:
-        for tokens, tags, doc, line in _conll_sentences(path, token_column, tag_column):
+        for tokens, tags, doc, line in conll_sentences(path, token_column, tag_column):
             for key, value in zip(rows, (tokens, tags, doc, path, line)):
                 rows[key].append(value)
     if not rows["tokens"]:
@@ -391,8 +391,9 @@ def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: 
     return Dataset.from_dict(rows)
 
 
-def _conll_sentences(path: str, token_column: int, tag_column: int):
-    """Yield (tokens, tags, document index, first line) for each sentence of a CoNLL file."""
+def conll_sentences(path: str, token_column: int, tag_column: int | None):
+    """Yield (tokens, tags, document index, first line) for each sentence of a CoNLL file
+    (``tag_column`` None: a file without tags, whose tags are empty lists)."""
     with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     tabbed = "\t" in text
@@ -409,14 +410,14 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
                 tokens, tags = [], []
             doc += bool(cols)
             continue
-        if len(cols) < 2:
+        if len(cols) < 2 and tag_column is not None:
             split = "tabs only, as the file has tabs" if tabbed else "whitespace"
             raise UserError(f"{path}:{number}: a token line needs a token and a tag, in columns split on {split}: "
                             f"{line!r}")
         if width is None:
             width = len(cols)
             for key, column in (("token_column", token_column), ("tag_column", tag_column)):
-                if not -width <= column < width:
+                if column is not None and not -width <= column < width:
                     raise UserError(
                         f"{path}:{number}: data.{key} {column} is beyond the line's {width} columns "
                         f"(0 to {width - 1}, or -1 for the last): {line!r}"
@@ -428,7 +429,8 @@ def _conll_sentences(path: str, token_column: int, tag_column: int):
         if not tokens:
             start = number
         tokens.append(cols[token_column].strip())
-        tags.append(cols[tag_column].strip())
+        if tag_column is not None:
+            tags.append(cols[tag_column].strip())
 
 
 CONLL_TAG = re.compile(r"(O|[BIESMLU]-\S+)")

@@ -219,26 +219,11 @@ def _conll_input(path: str | os.PathLike) -> bool:
 
 def _token_lines(path: str | os.PathLike, token_column: int) -> list[tuple[str, dict]]:
     """Sentences of a token-per-line file without tags (``.conll``, ``.bio``, ...: the extension says
-    so): blank lines and ``-DOCSTART-`` lines end a sentence; a line's token is its ``token_column``."""
-    from .data import check_utf8
+    so), read as the data reader reads token files: one row of ``tokens`` per sentence."""
+    from .data import check_utf8, conll_sentences
 
-    text = check_utf8(str(path)).removeprefix("\ufeff")
-    tabbed = "\t" in text
-    rows: list[tuple[str, dict]] = []
-    tokens: list[str] = []
-    start = 0
-    for number, raw in enumerate([*text.split("\n"), ""], start=1):  # a final blank line ends the last sentence
-        cols = (raw.rstrip("\r").split("\t") if tabbed else raw.split()) if raw.strip() else []
-        if not cols or cols[0] == "-DOCSTART-":
-            if tokens:
-                rows.append((f"{path}:{start}", {"tokens": tokens}))
-                tokens = []
-            continue
-        if not -len(cols) <= token_column < len(cols):
-            raise UserError(f"{path}:{number}: data.token_column {token_column} is beyond the line's {len(cols)} "
-                            f"column(s): {raw.rstrip()!r}")
-        start = start if tokens else number
-        tokens.append(cols[token_column].strip())
+    check_utf8(str(path))
+    rows = [(f"{path}:{start}", {"tokens": tokens}) for tokens, _, _, start in conll_sentences(str(path), token_column, None)]
     if not rows:
         raise UserError(f"--input {path}: no inputs in the file")
     return rows

@@ -207,10 +207,12 @@ def test_untagged_token_lines_are_sentences(tmp_path):
     assert [(p.removeprefix(str(path)), r) for p, r in _token_lines(path, 0)] == [
         (":1", {"tokens": ["EU", "rejects"]}), (":5", {"tokens": ["Peter"]})]
     assert [r["tokens"] for _, r in _token_lines(path, -1)] == [["NNP", "VBZ"], ["NNP"]]
-    with pytest.raises(UserError, match=r"a.conll:1: data.token_column 2 is beyond the line's 2 column\(s\)"):
+    with pytest.raises(UserError, match=r"a.conll:1: data.token_column 2 is beyond the line's 2 columns"):
         _token_lines(path, 2)
     with pytest.raises(UserError, match="no inputs in the file"):
         _token_lines(write(tmp_path, "e.bio", "\n-DOCSTART-\n\n"), 0)
+    with pytest.raises(UserError, match=r"l.bio: not UTF-8 text"):
+        _token_lines(write(tmp_path, "l.bio", b"caf\xe9\n"), 0)
 
 
 def test_a_missing_token_file_is_named(tmp_path):
