@@ -311,11 +311,14 @@ def read_files(
     try:
         if kind == "json":
             field = {"field": "data"} if all(records_under_data(text) for text in texts.values()) else {}
-            if field or not any(pandas_records(text) is not None for text in texts.values()):
+            tables = {} if field else {p: pandas_records(text) for p, text in texts.items()}  # each file parsed once
+            if all(rows is None for rows in tables.values()):
                 return load_dataset("json", data_files=paths, split="train", **field)
             from datasets import Dataset
 
-            rows = [row for p, text in texts.items() for row in _pandas_or_records(p, text, where)]
+            # any pandas table: every file's rows, tables and records (under "data", a list, lines) alike
+            rows = [row for p, text in texts.items()
+                    for row in (tables[p] if tables[p] is not None else records_under_data(text) or json_records(p, text))]
             if not rows:
                 raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
             return Dataset.from_list(rows)
@@ -361,14 +364,6 @@ def _read_parquet(paths: list[str], where: str):
     if rows == 0:
         raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
     return drop_unlabelled(load_dataset("parquet", data_files=paths, split="train"))
-
-
-def _pandas_or_records(path: str, text: str, where: str) -> list[dict]:
-    """One JSON file's rows, in a pandas table layout or as records (under "data", a list, lines)."""
-    rows = pandas_records(text)
-    if rows is None:
-        rows = records_under_data(text) or json_records(path, text)
-    return rows
 
 
 def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: int = -1):

@@ -151,8 +151,7 @@ class MultiHead(Classification):
             ] if mapped else None
             own_values = {c: ds[c] for c in own}
             for name, spec in self.specs.items():
-                if hub.get(name) and class_names(ds.features.get(spec.column)):  # ids -> their names
-                    names = class_names(ds.features[spec.column])
+                if hub.get(name) and (names := class_names(ds.features.get(spec.column))):  # ids -> their names
                     own_values[spec.column] = [names[v] if 0 <= v < len(names) else v for v in ds[spec.column]]
             ids = []
             for row in range(len(ds)):
