@@ -653,7 +653,14 @@ def check_text_column(ds: Any, column: str, where: str, role: str) -> None:
     if dtype not in ("string", "large_string") or ds.data.column(column).null_count:
         for row, value in enumerate(values):
             if not isinstance(value, str):
-                raise UserError(f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}")
+                hint = ""
+                if len(values) == 1 and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                    hint = (f"; the split is one row whose '{column}' is a list of {len(value)} texts, as a JSON "
+                            "file of columns ({\"" + column + "\": [...], ...}) reads: write one object per row "
+                            "(JSON lines, as Dataset.to_json writes, or a list of objects) or pandas' df.to_json()")
+                raise UserError(
+                    f"{where}, row {row + 1}: column '{column}' ({role}) must hold text, got {shown(value)}{hint}"
+                )
     blank = [row for row, value in enumerate(values) if not value.strip()]
     if blank:
         log.warning("%s: %d row(s) with a blank text in column '%s' (%s), the first at row %d",

@@ -282,10 +282,10 @@ def test_json_that_datasets_cannot_read_names_file_and_line(tmp_path):
             read_split(str(tmp_path / name), "train")
 
 
-def test_check_text_column():
+def test_check_text_column(tmp_path):
     from datasets import Dataset
 
-    from bert_tasks.data import check_text_column
+    from bert_tasks.data import check_text_column, read_files
 
     where = "train split (t.csv)"
     check_text_column(Dataset.from_dict({"s": ["a", ""]}), "s", where, "text")  # all str, empty included: fine
@@ -293,6 +293,16 @@ def test_check_text_column():
         check_text_column(Dataset.from_dict({"s": ["a", None, "c"]}), "s", where, "text")
     with pytest.raises(UserError, match=r"row 1: column 's' \(text_pair\) must hold text, got 1$"):
         check_text_column(Dataset.from_dict({"s": [1, 2]}), "s", where, "text_pair")
+    # a JSON file of columns ({"s": [...], "label": [...]}) reads as one row of lists: the message says so
+    path = tmp_path / "cols.json"
+    path.write_text(json.dumps({"s": ["good film", "bad film"], "label": [1, 0]}), encoding="utf-8")
+    with pytest.raises(UserError, match=r"row 1: column 's' \(text\) must hold text, got \['good film', 'bad film'\]; "
+                       r"the split is one row whose 's' is a list of 2 texts, as a JSON file of columns "
+                       r"\(\{\"s\": \[\.\.\.\], \.\.\.\}\) reads: write one object per row"):
+        check_text_column(read_files([str(path)], "json", "data.train"), "s", where, "text")
+    # a list in a text column of a split of several rows is not that case
+    with pytest.raises(UserError, match=r"got \['x', 'y'\]$"):
+        check_text_column(Dataset.from_dict({"s": [["x", "y"], ["z"]]}), "s", where, "text")
 
 
 def squad_file(tmp_path, **changes):
