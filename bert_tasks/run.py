@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bert_tasks.run",
         description="Fine-tune a BERT encoder with a recipe (YAML).",
         epilog="Overrides: dotted.key=value (a YAML scalar), ~dotted.key to delete. "
-        "Example: python -m bert_tasks.run sst2 encoder=embedded train.max_steps=50",
+        "Example: python -m bert_tasks.run sst2 encoder=embedded train.max_steps=50. "
+        "Prediction with a finished run: python -m bert_tasks.run predict RUN_DIR --input FILE|- "
+        "(see predict --help).",
     )
     p.add_argument("recipe", nargs="?", help="shipped recipe name (see --list) or path to a YAML file")
     p.add_argument("overrides", nargs="*", help="key=value overrides")

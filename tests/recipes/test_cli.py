@@ -10,6 +10,14 @@ def test_list():
     assert "sst2" in names and "mrpc" in names
 
 
+def test_help_names_the_predict_command():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    assert "python -m bert_tasks.run predict RUN_DIR --input" in " ".join(proc.stdout.split())
+    proc = run_cli("predict", "--help")
+    assert proc.returncode == 0 and "--int8" in proc.stdout
+
+
 def test_print_config_applies_overrides():
     proc = run_cli("mrpc", "train.max_steps=3", "~train.weight_decay", "--print-config")
     assert proc.returncode == 0
