@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import plots
+from ..config_check import closest
 from ..data import check_text_column
 from ..errors import UserError
 from ..metrics import classification_metrics
@@ -151,12 +152,12 @@ def select_columns(
         for role in needed:
             if col[role] not in ds.column_names:
                 raise UserError(
-                    f"{where}: no column '{col[role]}' for role '{role}'; columns are "
-                    f"{ds.column_names}. Map one with data.columns.{role}=<column>"
+                    f"{where}: no column '{col[role]}' for role '{role}'{closest(col[role], ds.column_names)}; "
+                    f"columns are {ds.column_names}. Map one with data.columns.{role}=<column>"
                 )
         for name in keep:
             if name not in ds.column_names and split != "test":
-                raise UserError(f"{where}: no column '{name}'; columns are {ds.column_names}")
+                raise UserError(f"{where}: no column '{name}'{closest(name, ds.column_names)}; columns are {ds.column_names}")
         for role in roles:
             check_text_column(ds, col[role], where, role)
         chosen = {col[r]: r for r in roles + label_roles if col[r] in ds.column_names}

@@ -98,6 +98,12 @@ def test_missing_column_lists_columns_and_mapping():
         adapter().prepare({"train": ds(sentence=["a"], label=[0])}, {"train": "t.tsv"})
     msg = str(err.value)
     assert "no column 'text'" in msg and "['sentence', 'label']" in msg and "data.columns.text=" in msg
+    assert "did you mean" not in msg  # 'text' is not close to any column
+
+
+def test_misspelt_column_names_the_closest_column():
+    with pytest.raises(UserError, match=r"no column 'sentense' for role 'text' \(did you mean 'sentence'\?\)"):
+        adapter().prepare({"train": ds(sentence=["a"], label=[0])}, {"train": "t.tsv"}, {"text": "sentense"})
 
 
 def test_text_that_is_not_a_string_is_named_by_split_row_and_column(tmp_path):
