@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..config_check import closest
 from ..data import check_text_column
 from ..errors import UserError, shown
 from ..metrics.squad import best_null_threshold, squad_metrics
@@ -134,7 +135,8 @@ class SpanQA(TaskAdapter):
             if missing:
                 raise UserError(
                     f"{split} split ({source}): span QA needs columns question, context and answers "
-                    f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}, "
+                    f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}"
+                    f"{closest(missing[0], ds.column_names)}, "
                     f"the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
                 )
             for role in ("question", "context"):

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..config_check import closest
 from ..decoding import argmax, viterbi
 from ..errors import UserError, shown
 from ..rundir import write_text
@@ -187,10 +188,11 @@ class Tagging(TaskAdapter):
                       if col["tags"] in ds.column_names else ds for split, ds in splits.items()}
         for split, ds in splits.items():
             if col["tokens"] not in ds.column_names or (split != "test" and col["tags"] not in ds.column_names):
+                absent = col["tokens"] if col["tokens"] not in ds.column_names else col["tags"]
                 raise UserError(
                     f"{split} split ({sources.get(split, 'data')}): tagging needs a list of tokens and a list of tags "
                     f"per row (CoNLL columns with data.format=conll, or JSON with '{col['tokens']}'/'{col['tags']}' "
-                    f"lists); the data has columns {ds.column_names}"
+                    f"lists); the data has columns {ds.column_names}; no column '{absent}'{closest(absent, ds.column_names)}"
                 )
             for role in ("tokens", "tags") if col["tags"] in ds.column_names else ("tokens",):
                 where = f"{split} split ({sources.get(split, 'data')})"

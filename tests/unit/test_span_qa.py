@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
+from bert_tasks.errors import UserError
 from bert_tasks.tasks.span_qa import SpanQA, SpanQAOptions
 
 
@@ -86,7 +87,6 @@ def test_answer_start_recovery_and_drop(caplog):
 
 def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
     from bert_tasks.data import read_files
-    from bert_tasks.errors import UserError
 
     good = '{"question": "who?", "context": "Tom ran.", "answers": {"text": ["Tom"], "answer_start": [0]}}'
     cases = [  # second JSON line -> what the message says
@@ -124,8 +124,6 @@ def test_answers_as_a_list_of_records_are_read(tmp_path):
 
 
 def test_a_question_id_repeated_in_an_evaluated_split_is_named():
-    from bert_tasks.errors import UserError
-
     rows = {"id": ["q1", "q2", "q1"], "question": ["who?"] * 3, "context": ["Tom ran."] * 3,
             "answers": [{"text": ["Tom"], "answer_start": [0]}] * 3}
     # before: predictions_validation.json (keyed by id) silently kept one of the two predictions
@@ -178,10 +176,15 @@ def test_long_question_is_cut_to_max_question_length(tok):
 
 
 def test_question_that_leaves_no_room_for_the_stride_is_an_error(tok):
-    from bert_tasks.errors import UserError
-
     question = " ".join(["where did the film end"] * 40) + " ?"
     ad = adapter(doc_stride=16, max_question_length=60)
     rows = ad.prepare({"train": squad_rows(question, "the film was good in paris .", "paris")}, {})["train"]
     with pytest.raises(UserError, match=r"question id q1 .* has 60 tokens: with data.max_length=64 a window holds 1 "):
         rows.map(ad.encode_fn(tok, 64), batched=True, remove_columns=rows.column_names)
+
+
+def test_misspelt_question_column_is_pointed_at():
+    data = Dataset.from_dict({"questoin": ["Who?"], "context": ["Ann ran."],
+                              "answers": [{"text": ["Ann"], "answer_start": [0]}]})
+    with pytest.raises(UserError, match=r"missing \['question'\] \(did you mean 'questoin'\?\)"):
+        adapter().prepare({"train": data}, {"train": "q.json"})

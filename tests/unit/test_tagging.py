@@ -107,6 +107,12 @@ def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
         adapter().prepare({"train": Dataset.from_dict({"text": ["a b"], "label": [1]})}, {"train": "t.csv"})
 
 
+def test_tags_under_another_name_are_pointed_at():
+    data = Dataset.from_dict({"tokens": [["a", "b"]], "ner_tags": [["O", "B-PER"]]})
+    with pytest.raises(UserError, match=r"no column 'tags' \(did you mean 'ner_tags'\?\)"):
+        adapter().prepare({"train": data}, {"train": "t.json"})
+
+
 def test_unknown_type_in_validation():
     with pytest.raises(UserError, match=r"entity types \['MISC'\] never occur in train"):
         adapter().prepare({"train": Dataset.from_dict({"tokens": [["a"]], "tags": [["B-PER"]]}),
