@@ -461,7 +461,7 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     if data.max_length < MIN_LENGTH:
         # Below this the tokenizer cannot fit the special tokens and silently stops truncating.
         raise UserError(
-            f"{where}: data.max_length must be at least {MIN_LENGTH} ([CLS] A [SEP] B [SEP] with a token of each), "
+            f"{where}: data.max_length must be at least {MIN_LENGTH} (the special tokens and a word piece of each text), "
             f"got {data.max_length}"
         )
     roles = adapter.column_roles

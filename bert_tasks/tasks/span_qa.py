@@ -135,9 +135,9 @@ class SpanQA(TaskAdapter):
             if missing:
                 raise UserError(
                     f"{split} split ({source}): span QA needs columns question, context and answers "
-                    f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing {missing}"
-                    f"{closest(missing[0], ds.column_names)}, "
-                    f"the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
+                    f"(SQuAD JSON, or JSON rows with answers {{text: [...], answer_start: [...]}}); missing "
+                    + ", ".join(f"'{m}'{closest(m, ds.column_names)}" for m in missing)
+                    + f"; the data has {ds.column_names}. Map them with data.columns.<role>=<column>"
                 )
             for role in ("question", "context"):
                 check_text_column(ds, col[role], f"{split} split ({source})", role)

@@ -186,5 +186,11 @@ def test_question_that_leaves_no_room_for_the_stride_is_an_error(tok):
 def test_misspelt_question_column_is_pointed_at():
     data = Dataset.from_dict({"questoin": ["Who?"], "context": ["Ann ran."],
                               "answers": [{"text": ["Ann"], "answer_start": [0]}]})
-    with pytest.raises(UserError, match=r"missing \['question'\] \(did you mean 'questoin'\?\)"):
+    with pytest.raises(UserError, match=r"missing 'question' \(did you mean 'questoin'\?\);"):
+        adapter().prepare({"train": data}, {"train": "q.json"})
+    # every missing column gets its own hint, not just the first
+    data = Dataset.from_dict({"questoin": ["Who?"], "contexts": ["Ann ran."],
+                              "answers": [{"text": ["Ann"], "answer_start": [0]}]})
+    with pytest.raises(UserError, match=r"missing 'question' \(did you mean 'questoin'\?\), "
+                                        r"'context' \(did you mean 'contexts'\?\);"):
         adapter().prepare({"train": data}, {"train": "q.json"})
