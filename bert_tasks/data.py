@@ -76,22 +76,25 @@ def json_records(path: str, text: str, noun: str = "row", example: str = "") -> 
 
 
 def placed_json_records(path: str, text: str, noun: str = "row", example: str = "",
-                        fields: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+                        fields: tuple[str, ...] = (), list_field: str | None = None) -> list[tuple[str, dict]]:
     """:func:`json_records`, each with its place: ``"<path>:<line>"`` or ``"<path>, record <n>"``.
 
     With ``fields`` (predict's inputs), a record may also be a string, read as ``{fields[0]: ...}``,
-    or a list of as many strings as ``fields``, read as those fields (a pair), as pipelines take them.
+    or a list of as many strings as ``fields``, read as those fields (a pair), as pipelines take them;
+    with ``list_field`` (``tokens`` for a tagging run), a list of strings is ``{list_field: [...]}``.
     """
     stripped = text.lstrip()
+    records = None
     if stripped.startswith("["):
         skipped = text[: len(text) - len(stripped)].count("\n")
         try:
             records, where = list(enumerate(json.loads(stripped), start=1)), f"{path}, record "
         except json.JSONDecodeError as e:
-            raise UserError(
-                f"{path}: not a JSON list of records ({e.msg}: line {e.lineno + skipped} column {e.colno})"
-            ) from None
-    else:
+            if e.msg != "Extra data" or e.lineno == 1:  # "Extra data" on a later line: JSON lines whose first is a list
+                raise UserError(
+                    f"{path}: not a JSON list of records ({e.msg}: line {e.lineno + skipped} column {e.colno})"
+                ) from None
+    if records is None:
         records, where = [], f"{path}:"
         # Lines end at \n only: a JSON string may hold U+2028 or U+0085 unescaped (json.dumps(ensure_ascii=False)).
         for number, line in enumerate(text.split("\n"), start=1):
@@ -101,21 +104,26 @@ def placed_json_records(path: str, text: str, noun: str = "row", example: str = 
                 except json.JSONDecodeError as e:
                     raise UserError(f"{path}:{number}: not a JSON record ({e.msg})") from None
     if fields:
-        records = [(number, _as_fields(row, fields)) for number, row in records]
+        records = [(number, _as_fields(row, fields, list_field)) for number, row in records]
     for number, row in records:
         if not isinstance(row, dict):
             also = f", a string or a list of {len(fields)} strings" if len(fields) > 1 else ", or a string"
+            also = f", a string or a list of {list_field} (strings)" if list_field else also
             raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}"
                             f"{also if fields else ''}, got {shown(row)}")
     return [(f"{where}{number}", row) for number, row in records]
 
 
-def _as_fields(row: Any, fields: tuple[str, ...]) -> Any:
-    """A JSON string or list of strings as the record of ``fields`` it stands for; anything else as it is."""
+def _as_fields(row: Any, fields: tuple[str, ...], list_field: str | None = None) -> Any:
+    """A JSON string or list of strings as the record of ``fields`` (or ``list_field``) it stands for;
+    anything else as it is."""
     if isinstance(row, str):
         return {fields[0]: row}
-    if isinstance(row, list) and len(fields) > 1 and len(row) == len(fields) and all(isinstance(v, str) for v in row):
+    strings = isinstance(row, list) and bool(row) and all(isinstance(v, str) for v in row)
+    if strings and len(fields) > 1 and len(row) == len(fields):
         return dict(zip(fields, row))
+    if strings and list_field:
+        return {list_field: row}
     return row
 
 

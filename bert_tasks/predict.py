@@ -130,7 +130,7 @@ def int8_parity(run_dir: str | os.PathLike, inputs: list, batch_size: int = 64) 
 
 
 def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = (),
-                column_names: list[str] | None = None) -> list[dict]:
+                column_names: list[str] | None = None, list_field: str | None = None) -> list[dict]:
     """Rows of an input file: ``.jsonl``/``.json`` records, ``.csv``/``.tsv`` with a header, or
     plain text with one input per line (tab-separated values fill ``fields`` in order).
 
@@ -138,14 +138,15 @@ def read_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: 
     ``data.columns``) is tab-separated with a header, as the data reader takes such a file
     (MRPC's ``.txt``). With ``column_names`` (a run trained on files without a header,
     ``data.header: false``), a csv/tsv file whose first line names none of these columns has
-    no header either: its columns are ``column_names``."""
-    return [row for _, row in placed_inputs(path, fields, header_names, column_names)]
+    no header either: its columns are ``column_names``. ``list_field``: see :func:`placed_inputs`."""
+    return [row for _, row in placed_inputs(path, fields, header_names, column_names, list_field)]
 
 
 def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names: Iterable[str] = (),
-                  column_names: list[str] | None = None) -> list[tuple[str, dict]]:
+                  column_names: list[str] | None = None, list_field: str | None = None) -> list[tuple[str, dict]]:
     """:func:`read_inputs`, each row with its place in the file for messages: ``"<path>:<line>"``
-    (its first line), ``"<path>, record <n>"`` (a JSON list) or ``"<path>, question id <id>"`` (SQuAD)."""
+    (its first line), ``"<path>, record <n>"`` (a JSON list) or ``"<path>, question id <id>"`` (SQuAD).
+    ``list_field``: the field a JSON list of strings stands for (``tokens`` for a tagging run)."""
     import csv
     import io
     import json
@@ -183,7 +184,8 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     elif suffix == ".json" and (records := pandas_records(text)) is not None:  # df.to_json()
         rows = [(f"{path}, row {i + 1}", row) for i, row in enumerate(records)]
     elif suffix in (".jsonl", ".json"):
-        rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}", fields)
+        rows = placed_json_records(str(path), text, "input", " such as {" + json.dumps(fields[0]) + ": ...}", fields,
+                                   list_field)
     elif suffix in (".csv", ".tsv"):
         # As the data reader reads them: tsv without quote handling, a row's fields counted against the header.
         check_fields(str(path), text, suffix[1:], "--input", header=headless is None, column_names=headless)
@@ -272,7 +274,8 @@ def predict_file(
         placed = _token_lines(input_path, recipe.data.token_column)  # before: each token line was a text
     else:
         headless = None if recipe.data.header else recipe.data.column_names
-        placed = placed_inputs(input_path, task.input_fields, columns.values(), headless)
+        placed = placed_inputs(input_path, task.input_fields, columns.values(), headless,
+                               "tokens" if "tokens" in task.column_roles else None)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     try:  # a place that cannot be written fails now too, not after the predictions are made
         if out is not None:

@@ -101,6 +101,13 @@ def test_tagging_predict_cli_jsonl(conll_run, tmp_path):
     got = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [e["text"] for e in got[0]["prediction"]["entities"]] == ["alice", "rome"]
     assert got[1]["prediction"]["tags"][0] in ("S-PER", "B-PER")
+    # a JSON list whose records are token lists, as Predictor.predict takes them (before: refused)
+    (tmp_path / "in.json").write_text(json.dumps([["bob", "met", "carol"], "alice went to rome"]), encoding="utf-8")
+    proc = run_cli("predict", str(conll_run), "--input", str(tmp_path / "in.json"), "--output", str(tmp_path / "l.jsonl"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    listed = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert listed[0]["tokens"] == ["bob", "met", "carol"]
+    assert listed[0]["prediction"] == got[1]["prediction"] and listed[1]["prediction"] == got[0]["prediction"]
 
 
 def test_tagging_predict_cli_reads_a_conll_file_as_sentences(conll_run, tmp_path):

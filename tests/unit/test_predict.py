@@ -90,6 +90,13 @@ def test_json_strings_and_lists_of_strings_are_inputs(tmp_path):
         read_inputs(write(tmp_path, "l3.json", '[["a", "b", "c"]]'), pair)
     with pytest.raises(UserError, match=r"l4.json, record 1: .* got \['a', 5\]"):
         read_inputs(write(tmp_path, "l4.json", '[["a", 5]]'), pair)
+    # a tagging run's inputs: a list of strings is a sentence's tokens, in a JSON list or JSON lines
+    assert read_inputs(write(tmp_path, "t.json", '[["EU", "rejects"], "raw text"]'), ("text",), list_field="tokens") == [
+        {"tokens": ["EU", "rejects"]}, {"text": "raw text"}]
+    assert read_inputs(write(tmp_path, "t.jsonl", '["EU"]\n{"tokens": ["a"]}\n'), ("text",), list_field="tokens") == [
+        {"tokens": ["EU"]}, {"tokens": ["a"]}]
+    with pytest.raises(UserError, match=r"t2.json, record 1: .*, a string or a list of tokens \(strings\), got \['EU', 5\]"):
+        read_inputs(write(tmp_path, "t2.json", '[["EU", 5]]'), ("text",), list_field="tokens")
 
 
 @pytest.mark.parametrize("name, data, says", [
