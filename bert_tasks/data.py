@@ -107,8 +107,10 @@ def placed_json_records(path: str, text: str, noun: str = "row", example: str = 
         records = [(number, _as_fields(row, fields, list_field)) for number, row in records]
     for number, row in records:
         if not isinstance(row, dict):
-            also = f", a string or a list of {len(fields)} strings" if len(fields) > 1 else ", or a string"
-            also = f", a string or a list of {list_field} (strings)" if list_field else also
+            if list_field:
+                also = f", a string or a list of {list_field} (strings)"
+            else:
+                also = f", a string or a list of {len(fields)} strings" if len(fields) > 1 else ", or a string"
             raise UserError(f"{where}{number}: each {noun} must be a JSON object{example}"
                             f"{also if fields else ''}, got {shown(row)}")
     return [(f"{where}{number}", row) for number, row in records]

@@ -265,17 +265,17 @@ def predict_file(
     task = get_task(recipe.task.name)
     from .data import CONLL_SUFFIXES
 
-    if "tokens" in task.column_roles and _conll_input(input_path):  # the tagging training format
+    tokens = "tokens" if "tokens" in task.column_roles else None  # a tagging run: inputs may be token lists
+    if tokens and _conll_input(input_path):  # the tagging training format
         from .data import read_conll
 
         sentences = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
         placed = [(f"{input_path}:{row['line']}", row) for row in sentences.remove_columns(["doc", "file"]).to_list()]
-    elif "tokens" in task.column_roles and Path(input_path).suffix.lower() in CONLL_SUFFIXES and Path(input_path).is_file():
+    elif tokens and Path(input_path).suffix.lower() in CONLL_SUFFIXES and Path(input_path).is_file():
         placed = _token_lines(input_path, recipe.data.token_column)  # before: each token line was a text
     else:
         headless = None if recipe.data.header else recipe.data.column_names
-        placed = placed_inputs(input_path, task.input_fields, columns.values(), headless,
-                               "tokens" if "tokens" in task.column_roles else None)
+        placed = placed_inputs(input_path, task.input_fields, columns.values(), headless, tokens)
     renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
     try:  # a place that cannot be written fails now too, not after the predictions are made
         if out is not None:
