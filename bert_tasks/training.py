@@ -689,7 +689,8 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
     """Load data and model, encode, and describe the run without training.
 
     Returns:
-        ``splits`` (split -> rows), the task's ``summary`` (label set, ...),
+        ``splits`` (split -> rows read: sentences, questions, pairs; a task's summary
+        counts the windows of long ones), the task's ``summary`` (label set, ...),
         ``first_example`` (tokens and segment ids of train's first row), and
         ``parameters`` of the model.
     """
@@ -709,7 +710,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
     if "label" in first:
         example["label"] = first["label"]
     return {
-        "splits": {s: len(ds) for s, ds in job.features.items()},
+        "splits": {s: len(job.rows[s]) for s in job.features},
         "sources": job.sources,
         **job.adapter.summary(),
         "rows_cut_at_max_length": job.cut,

@@ -37,6 +37,20 @@ def test_dry_run_shows_splits_labels_and_first_example(tiny_encoder):
     assert " 1" in segments and segments.split()[2] == "0"
 
 
+def test_dry_run_counts_sentences_not_windows(tiny_encoder, tmp_path):
+    # a sentence longer than the window is split into several encoded examples; the split's size is
+    # still its sentences (before: the windows, e.g. 1922 "rows" for Weibo NER's 1,350 sentences)
+    conll = tmp_path / "train.txt"
+    long = [f"w{i} {'B-PER' if i == 0 else 'O'}" for i in range(40)]
+    conll.write_text("\n".join(["EU B-ORG", "rejects O", "", *long, "", "Peter B-PER", "Blackburn I-PER", ""]))
+    proc = run_cli("conll2003", f"encoder={tiny_encoder}", f"data.train={conll}", "~data.validation", "~data.test",
+                   "data.max_length=16", "train.eval_strategy=no", "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'splits: {"train": 3}' in proc.stdout
+    windowed = next(line for line in proc.stdout.splitlines() if line.startswith("windowed:"))
+    assert int(windowed.split(":")[-1].rstrip("}")) > 0
+
+
 def test_print_config_and_dry_run_are_one_or_the_other():
     proc = run_cli("sst2", "--print-config", "--dry-run")  # before: the dry run was silently skipped
     assert proc.returncode == 2 and "argument --dry-run: not allowed with argument --print-config" in proc.stderr
