@@ -149,6 +149,14 @@ class TaggingOptions(TaskOptions):
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
+def _char_and_digit(sentences: list[list[str]]) -> bool:
+    """Nearly all tokens (of the first 200 sentences, 20 tokens at least) a non-digit character and a
+    digit: Weibo NER's segmentation positions (``科0``) left on the characters."""
+    tokens = [t for sentence in sentences[:200] for t in sentence]
+    hits = sum(len(t) == 2 and t[1].isdigit() and not t[0].isdigit() for t in tokens)
+    return len(tokens) >= 20 and hits >= 0.9 * len(tokens)
+
+
 def split_words(text: str) -> list[tuple[str, int, int]]:
     """Raw text -> (word, start, end): CJK characters one by one, other words whole, punctuation alone."""
     return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
@@ -210,9 +218,15 @@ class Tagging(TaskAdapter):
         scheme = self.options.train_scheme
         out = {}
         types: set[str] = set()
+        warned = self.options.strip_position_digit
         for split, ds in splits.items():
             source = sources.get(split, "data")
             tokens = [self._tokens(list(t)) for t in ds[col["tokens"]]]
+            if not warned and _char_and_digit(tokens):
+                warned = True
+                log.warning("%s split (%s): nearly every token is one character and a digit (%s), as in Weibo "
+                            "NER's 'char+position' tokens; set task.strip_position_digit=true to read the characters "
+                            "alone", split, source, " ".join(tokens[0][:4]))
             rows = {"tokens": tokens}
             if col["tags"] in ds.column_names:
                 files = ds["file"] if "file" in ds.column_names else [source] * len(ds)

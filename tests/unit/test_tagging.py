@@ -38,6 +38,23 @@ def test_a_scheme_set_against_the_data_says_what_the_tags_look_like(caplog):
     assert "these tags look like iob2: set task.scheme=iob2, or auto" in caplog.text
 
 
+def test_weibo_position_digits_are_pointed_at(caplog):
+    chars = "科技全方位资讯智能张三在北京工作了十年之久"
+    rows = {"tokens": [[f"{c}{i % 3}" for i, c in enumerate(chars)]], "tags": [["O"] * len(chars)]}
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        adapter().prepare({"train": Dataset.from_dict(rows)}, {"train": "weibo.train"})
+    assert "train split (weibo.train): nearly every token is one character and a digit (科0 技1 全2 方0)" in caplog.text
+    assert "task.strip_position_digit=true" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        out = adapter(strip_position_digit=True).prepare({"train": Dataset.from_dict(rows)}, {"train": "weibo.train"})
+    assert out["train"]["tokens"][0][:3] == ["科", "技", "全"] and "strip_position_digit" not in caplog.text
+    plain = {"tokens": [["B2", "bombers", "and", "A4", "paper"] * 5], "tags": [["O"] * 25]}  # some, not nearly all
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        adapter().prepare({"train": Dataset.from_dict(plain)}, {"train": "en.txt"})
+    assert "strip_position_digit" not in caplog.text
+
+
 def test_malformed_tag_names_its_line():
     rows = {"tokens": [["a", "b"], ["c", "d", "e"]], "tags": [["B-PER", "O"], ["O", "O", "X-LOC"]],
             "file": ["f.txt", "f.txt"], "line": [1, 4]}
