@@ -589,7 +589,10 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
     """
     hold = data.validation_from_train
     if hold and data.validation is not None:
-        raise UserError("data: give either data.validation or data.validation_from_train, not both")
+        raise UserError(
+            f"data: give either data.validation ({data.validation}) or data.validation_from_train ({hold}), not both; "
+            "delete one (on the command line: ~data.validation_from_train or ~data.validation)"
+        )
     splits, sources = {}, {}
     for split in SPLITS:
         spec = getattr(data, split)

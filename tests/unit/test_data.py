@@ -148,7 +148,8 @@ def test_validation_held_out_of_train(tmp_path):
     assert "held out" in sources["validation"]
     frac, _ = load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation_from_train=0.1), seed=1)
     assert len(frac["validation"]) == 10
-    with pytest.raises(UserError, match="either data.validation or data.validation_from_train"):
+    with pytest.raises(UserError, match=r"either data.validation \(x.tsv\) or data.validation_from_train \(5\), not both; delete one "
+                       r"\(on the command line: ~data.validation_from_train"):
         load_splits(DataConfig(train=str(tmp_path / "t.tsv"), validation="x.tsv", validation_from_train=5))
     for hold, says in ((-3, "give a number of rows"), (1.5, "or a fraction of train"), (1.0, "between 0 and 1"),
                        (100, "must leave rows in train [(]100 rows[)]"),
