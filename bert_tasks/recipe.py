@@ -417,6 +417,19 @@ def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) 
         "save_total_limit": 2,
         "eval_strategy": "epoch" if has_validation else "no",
     }
+    # Evaluation and saving go together (load_best_model_at_end needs them to match): one set to
+    # "steps" without the other takes the other along, at the same steps.
+    if train.get("eval_strategy") == "steps" and "save_strategy" not in train:
+        # transformers evaluates every logging_steps when eval_steps is not set
+        steps = train.get("eval_steps", train.get("logging_steps", defaults["logging_steps"]))
+        defaults.update(save_strategy="steps", eval_steps=steps)
+        if "save_steps" not in train:
+            defaults["save_steps"] = steps
+    if train.get("save_strategy") == "steps" and "eval_strategy" not in train and has_validation:
+        steps = train.get("save_steps", 500)  # transformers' default save_steps
+        defaults.update(eval_strategy="steps", save_steps=steps)
+        if "eval_steps" not in train:
+            defaults["eval_steps"] = steps
     if train.get("load_best_model_at_end") and "metric_for_best_model" not in train:
         defaults["metric_for_best_model"] = adapter.default_metric
         defaults["greater_is_better"] = adapter.greater_is_better

@@ -271,6 +271,26 @@ def test_evaluation_without_validation_is_named(tmp_path):
     assert recipe.train["eval_strategy"] == "steps"
 
 
+def test_evaluation_and_saving_by_steps_go_together():
+    from bert_tasks.training import training_arguments
+
+    # mrpc loads the best checkpoint at the end, which needs saving and evaluation to match; before,
+    # train.eval_strategy=steps met the toolkit's per-epoch saving in Trainer's error
+    for overrides, steps in ((["train.eval_strategy=steps", "train.eval_steps=30"], 30),
+                             (["train.eval_strategy=steps", "train.logging_steps=20"], 20),
+                             (["train.save_strategy=steps", "train.save_steps=40"], 40),
+                             (["train.save_strategy=steps"], 500)):
+        recipe = load_recipe("mrpc", overrides)
+        assert (recipe.train["eval_strategy"], recipe.train["save_strategy"]) == ("steps", "steps"), overrides
+        assert recipe.train["eval_steps"] == recipe.train["save_steps"] == steps, overrides
+        args = training_arguments(recipe)
+        assert args.load_best_model_at_end and args.eval_steps == args.save_steps == steps
+    recipe = load_recipe("mrpc", ["train.eval_strategy=steps", "train.save_strategy=epoch"])  # as given
+    assert recipe.train["save_strategy"] == "epoch" and "save_steps" not in recipe.train
+    recipe = load_recipe("sst2", ["~data.validation", "train.save_strategy=steps"])
+    assert recipe.train["eval_strategy"] == "no"  # nothing to evaluate on
+
+
 def test_best_metric_default_comes_from_task(tmp_path):
     recipe = load_recipe(write(tmp_path, BASIC), ["train.load_best_model_at_end=true"])
     assert recipe.train["metric_for_best_model"] == "accuracy"
