@@ -508,8 +508,10 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
             f"{where}: train.eval_strategy={strategy} evaluates on data.validation, which is not set; "
             "set data.validation (or data.validation_from_train), or remove train.eval_strategy"
         )
-    if not has_validation and train.get("load_best_model_at_end"):
-        # Nothing to pick the best checkpoint on: the last one is the model.
+    if train.get("load_best_model_at_end") and (not has_validation or strategy in ("no", False)):
+        # Nothing to pick the best checkpoint on (no validation split, or train.eval_strategy=no):
+        # the last one is the model. Before, eval_strategy=no met Trainer's "requires the save and
+        # eval strategy to match".
         train["load_best_model_at_end"] = False
     return Recipe(
         task=task, encoder=encoder, data=data, train=train, overwrite=overwrite,
