@@ -508,10 +508,11 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
             f"{where}: train.eval_strategy={strategy} evaluates on data.validation, which is not set; "
             "set data.validation (or data.validation_from_train), or remove train.eval_strategy"
         )
-    if train.get("load_best_model_at_end") and (not has_validation or strategy in ("no", False)):
-        # Nothing to pick the best checkpoint on (no validation split, or train.eval_strategy=no):
-        # the last one is the model. Before, eval_strategy=no met Trainer's "requires the save and
-        # eval strategy to match".
+    unpicked = not has_validation or strategy in ("no", False) or train.get("save_strategy") in ("no", False)
+    if train.get("load_best_model_at_end") and unpicked:
+        # No best checkpoint to pick (no validation split, train.eval_strategy=no or
+        # train.save_strategy=no): the last weights are the model. Before, either strategy set
+        # to no met Trainer's "requires the save and eval strategy to match".
         train["load_best_model_at_end"] = False
     return Recipe(
         task=task, encoder=encoder, data=data, train=train, overwrite=overwrite,

@@ -289,6 +289,9 @@ def test_evaluation_and_saving_by_steps_go_together():
     assert recipe.train["save_strategy"] == "epoch" and "save_steps" not in recipe.train
     recipe = load_recipe("mrpc", ["train.eval_strategy=no"])  # no evaluation to pick a checkpoint by
     assert recipe.train["load_best_model_at_end"] is False and training_arguments(recipe).save_strategy == "epoch"
+    recipe = load_recipe("mrpc", ["train.save_strategy=no"])  # no checkpoint to pick
+    assert recipe.train["load_best_model_at_end"] is False and training_arguments(recipe).eval_strategy == "epoch"
+    assert load_recipe("mrpc", ["train.save_strategy=best"]).train["load_best_model_at_end"] is True
     recipe = load_recipe("sst2", ["~data.validation", "train.save_strategy=steps"])
     assert recipe.train["eval_strategy"] == "no"  # nothing to evaluate on
 
