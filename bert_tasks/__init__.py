@@ -5,6 +5,7 @@ Public API (stable names)::
     from bert_tasks import load_recipe, build_trainer, train, Predictor
     recipe = load_recipe("sst2", ["encoder=embedded", "train.max_steps=50"])
     trainer = build_trainer(recipe)          # a real transformers.Trainer
+    trainer.train(); finish_run(trainer)     # your own loop, then the run directory as train() writes it
     run_dir, metrics = train(recipe)         # what the CLI does
     Predictor.from_run(run_dir).predict(["a fine film"])
 """
@@ -23,6 +24,7 @@ __all__ = [
     "build_trainer",
     "dry_run",
     "evaluate_splits",
+    "finish_run",
     "get_task",
     "load_recipe",
     "register_task",
@@ -36,7 +38,7 @@ def __getattr__(name):
         from . import recipe
 
         return getattr(recipe, name)
-    if name in ("build_trainer", "train", "dry_run", "evaluate_splits"):
+    if name in ("build_trainer", "train", "dry_run", "evaluate_splits", "finish_run"):
         from . import training
 
         return getattr(training, name)

@@ -62,7 +62,7 @@ class Predictor:
                     if saved else "run it again (it saved no checkpoint)")
             raise UserError(f"{run}: no model saved there (no config.json): the run did not finish; {hint}")
         if not is_finished(run):
-            log.warning("%s has no DONE marker: the run did not finish (or was not run by train())", run)
+            log.warning("%s has no DONE marker: the run did not finish (train() and finish_run(trainer) write it)", run)
         adapter_cls = get_task(recipe.task.name)
         model = adapter_cls.load_model(str(run))
         if int8:

@@ -662,8 +662,27 @@ def _train(recipe: Recipe) -> tuple[str, dict]:
         from transformers.trainer_utils import get_last_checkpoint
 
         raise KeyboardInterrupt(f"checkpoint saved: {get_last_checkpoint(str(out))}") from None
-    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "StopOnNonFiniteLoss")
-    if guard.bad_step is not None:
+    return finish_run(trainer, result)
+
+
+def finish_run(trainer: Any, result: Any = None) -> tuple[str, dict]:
+    """Write the rest of the run directory after ``trainer.train()``, as :func:`train` does.
+
+    For a :func:`build_trainer` Trainer trained by your own code (callbacks, several ``train`` calls):
+    the model and tokenizer, the Trainer's state, ``train_results.json`` (from ``result``, the
+    ``TrainOutput`` that ``trainer.train()`` returned, or else the state's last training summary),
+    the training curves, every split evaluated with its predictions and plots, ``metrics.json``, and
+    last the ``DONE`` marker that ``Predictor.from_run`` and ``predict`` look for.
+
+    Returns:
+        (run directory, ``{"validation": {...}, "test": {...}}``).
+    """
+    if getattr(trainer, "job", None) is None:
+        raise UserError("finish_run takes a Trainer made by bert_tasks.build_trainer (it reads trainer.job)")
+    out = Path(trainer.args.output_dir)
+    main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory
+    guard = next((c for c in trainer.callback_handler.callbacks if type(c).__name__ == "StopOnNonFiniteLoss"), None)
+    if guard is not None and guard.bad_step is not None:
         from transformers.trainer_utils import get_last_checkpoint
 
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
@@ -671,17 +690,22 @@ def _train(recipe: Recipe) -> tuple[str, dict]:
             f"the training loss became NaN/inf at step {guard.bad_step}; the run stopped without finishing. "
             f"Last good checkpoint: {last or 'none'}. Lower train.learning_rate or check the data"
         )
-    trainer.save_model(str(out))
-    trainer.save_state()
-    if main:
-        write_json(out / "train_results.json", result.metrics)
-        metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
-        plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
+    with locked_output_dir(out) if main else ExitStack():
+        trainer.save_model(str(out))
+        trainer.save_state()
+        if main:
+            summary = result.metrics if result is not None else next(
+                (dict(e) for e in reversed(trainer.state.log_history) if "train_runtime" in e), None)
+            if summary is not None:
+                write_json(out / "train_results.json", {k: v for k, v in summary.items() if k != "step"})
+            recipe = trainer.job.recipe
+            metric = recipe.train.get("metric_for_best_model") or trainer.job.adapter.default_metric
+            plots.training_curves(trainer.state.log_history, out / "training_curves.png", metric)
 
-    metrics = evaluate_splits(trainer)
-    if main:
-        write_json(out / "metrics.json", metrics)
-        mark_finished(out)
+        metrics = evaluate_splits(trainer)
+        if main:
+            write_json(out / "metrics.json", metrics)
+            mark_finished(out)
     return str(out), metrics
 
 

@@ -241,3 +241,28 @@ def test_a_recipe_without_train_data_is_named_before_anything_loads(tmp_path):
     # the encoder does not exist: the error about data.train shows it came first
     with pytest.raises(UserError, match=r"sst2.yaml: data.train is not set; a run trains on it"):
         build_trainer("sst2", ["encoder=/nonexistent/encoder", f"train.output_dir={tmp_path}", "data.train=null"])
+
+
+def test_finish_run_completes_a_run_trained_by_hand(tiny_encoder, tmp_path, caplog):
+    import json
+
+    from bert_tasks import Predictor, finish_run
+
+    out = tmp_path / "run"
+    trainer = build_trainer("sst2", [f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=3"])
+    trainer.train()  # the user's own call; the TrainOutput is not kept
+    run_dir, metrics = finish_run(trainer)
+    assert run_dir == str(out) and (out / "DONE").is_file()
+    assert json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] == metrics["validation"]["accuracy"]
+    results = json.loads((out / "train_results.json").read_text())
+    assert {"train_runtime", "train_loss", "epoch"} <= set(results) and "step" not in results
+    for name in ("model.safetensors", "recipe.yaml", "trainer_state.json", "training_curves.png",
+                 "predictions_validation.jsonl", "confusion_matrix_validation.png"):
+        assert (out / name).is_file(), name
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        Predictor.from_run(run_dir).predict(["a fine film"])
+    assert "DONE" not in caplog.text  # before: "no DONE marker" for any run not made by train()
+    with pytest.raises(UserError, match="finish_run takes a Trainer made by bert_tasks.build_trainer"):
+        from transformers import Trainer, TrainingArguments
+
+        finish_run(Trainer(model=trainer.model, args=TrainingArguments(str(tmp_path / "plain"), use_cpu=True)))
