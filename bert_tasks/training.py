@@ -346,6 +346,9 @@ def training_arguments(recipe: Recipe):
     why = get_task(recipe.task.name).no_label_smoothing
     if args.label_smoothing_factor and why:  # before: ignored silently, or a shape error at the first step
         raise UserError(f"train.label_smoothing_factor: task {recipe.task.name} cannot use it ({why}); remove it")
+    if args.fp16 and args.use_cpu:  # accelerate enables fp16 autocast on GPUs only: fp32 here, silently
+        bf16 = "; this CPU computes bf16 natively: train.bf16=true is mixed precision here" if native_bf16() else ""
+        log.warning("train.fp16 on a CPU: accelerate trains in fp32 there (fp16 mixed precision is for GPUs)%s", bf16)
     if args.bf16 and args.use_cpu and not native_bf16():
         log.warning("train.bf16 on a CPU without native bf16 (AVX-512 BF16 or AMX): it is emulated, about 17x "
                     "slower than fp32 (measured on AVX2); mixed precision is for GPUs: set train.bf16=false here")

@@ -266,3 +266,23 @@ def test_finish_run_completes_a_run_trained_by_hand(tiny_encoder, tmp_path, capl
         from transformers import Trainer, TrainingArguments
 
         finish_run(Trainer(model=trainer.model, args=TrainingArguments(str(tmp_path / "plain"), use_cpu=True)))
+
+
+def test_fp16_on_a_cpu_says_it_trains_in_fp32(tiny_encoder, tmp_path, monkeypatch, caplog):
+    import torch
+
+    from bert_tasks import training
+
+    if torch.cuda.is_available():
+        pytest.skip("fp16 runs on the GPU here")
+    overrides = [f"encoder={tiny_encoder}", f"train.output_dir={tmp_path}", "train.fp16=true"]
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        trainer = build_trainer("sst2", overrides)
+    assert "train.fp16 on a CPU: accelerate trains in fp32 there" in caplog.text
+    assert trainer.args.fp16 and not trainer.accelerator.native_amp  # what the warning says: no autocast
+    for native, hinted in ((True, True), (False, False)):
+        monkeypatch.setattr(training, "native_bf16", lambda native=native: native)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="bert_tasks"):
+            training.training_arguments(trainer.job.recipe)
+        assert ("train.bf16=true is mixed precision here" in caplog.text) is hinted
