@@ -253,8 +253,12 @@ class Classification(TaskAdapter):
             if _label_key(value) not in index:
                 known = "train's labels" if self.options.labels is None else "task.labels"
                 named = f" (names: {', '.join(self.names)})" if self.names != self.values else ""
+                hint = ""
+                if isinstance(value, bool) and self.options.labels is not None and len(self.names) == 2:
+                    hint = f"; for true/false labels write task.labels={{false: {self.names[0]}, true: {self.names[1]}}}"
                 raise UserError(
-                    f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}{named}"
+                    f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}"
+                    f"{named}{hint}"
                 )
 
         def to_ids(batch):

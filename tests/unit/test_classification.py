@@ -48,6 +48,14 @@ def test_labels_may_be_written_by_name():
         adapter(labels={0: "neg", 1: "pos"}).prepare({"train": ds(text=["a", "b"], label=["pos", "bad"])}, {})
 
 
+def test_boolean_labels_against_numbered_ones_say_how_to_name_them():
+    with pytest.raises(UserError, match=r"row 1: label 'True' is not among task.labels \['0', '1'\] \(names: neg, pos\); "
+                                        r"for true/false labels write task.labels=\{false: neg, true: pos\}"):
+        adapter(labels={0: "neg", 1: "pos"}).prepare({"train": ds(text=["a", "b"], label=[True, False])}, {})
+    ad = adapter(labels={False: "neg", True: "pos"})  # as YAML reads {false: neg, true: pos}
+    assert ad.prepare({"train": ds(text=["a", "b"], label=[True, False])}, {})["train"]["label"] == [1, 0]
+
+
 def test_label_values_win_over_names():
     ad = adapter(labels={"a": "b", "b": "c"})  # value 'b' is class 1 even though class 0 is named 'b'
     out = ad.prepare({"train": ds(text=["x", "y", "z"], label=["a", "b", "c"])}, {})
