@@ -27,6 +27,16 @@ def _save(fig, path: str | os.PathLike) -> Path:
 def training_curves(log_history: list[dict], path: str | os.PathLike, metric: str | None = None) -> Path:
     """Training loss (and validation loss / ``metric``) against the optimizer step."""
     plt = _pyplot()
+    fig = curves_figure(log_history, metric)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def curves_figure(log_history: list[dict], metric: str | None = None):
+    """The figure of :func:`training_curves`: losses on the left axis, ``metric`` on the right one, and
+    one legend for all curves below the plot (two legends inside it covered each other and the curves)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
     evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
@@ -38,20 +48,19 @@ def training_curves(log_history: list[dict], path: str | os.PathLike, metric: st
     ax.set_ylabel("loss")
     key = f"eval_{metric}" if metric else None
     scores = [(h["step"], h[key]) for h in log_history if key and key in h]
+    handles = ax.get_legend_handles_labels()[0]
     if scores:
         ax2 = ax.twinx()
         ax2.plot(*zip(*scores), color="tab:green", marker="s", label=f"validation {metric}")
         ax2.set_ylabel(metric)
-        ax2.legend(loc="upper center")
-    if train or evals:
-        ax.legend(loc="upper right")
-    else:  # fewer steps than train.logging_steps and no evaluation: nothing was logged
+        handles += ax2.get_legend_handles_labels()[0]
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(handles), frameon=False)
+    if not (train or evals):  # fewer steps than train.logging_steps and no evaluation: nothing was logged
         ax.text(0.5, 0.5, "no loss logged\n(fewer steps than train.logging_steps)", ha="center", va="center",
                 transform=ax.transAxes)
     ax.set_title("training curves")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike, title: str) -> Path:

@@ -10,6 +10,20 @@ def test_training_curves_with_losses_and_metric(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left
 
 
+def test_training_curves_have_one_legend_below_the_plot():
+    import matplotlib.pyplot as plt
+
+    history = [{"step": 5, "loss": 0.7}, {"step": 10, "loss": 0.5}, {"step": 10, "eval_loss": 0.6, "eval_accuracy": 0.7}]
+    fig = plots.curves_figure(history, "accuracy")
+    legends = [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+    assert len(legends) == 1  # before: one per axis, drawn over each other
+    assert [t.get_text() for t in legends[0].get_texts()] == ["train loss", "validation loss", "validation accuracy"]
+    fig.canvas.draw()
+    box, plot = legends[0].get_window_extent(), fig.axes[0].get_window_extent()
+    assert box.y1 <= plot.y0  # under the axes, clear of the curves
+    plt.close(fig)
+
+
 def test_training_curves_when_nothing_was_logged_warns_nothing(tmp_path):
     # A run shorter than train.logging_steps without evaluation logs no loss.
     with warnings.catch_warnings():
