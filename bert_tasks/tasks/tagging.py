@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .. import plots
 from ..config_check import closest
 from ..decoding import argmax, viterbi
 from ..errors import UserError, shown
@@ -544,6 +545,9 @@ class Tagging(TaskAdapter):
         plain = self._metrics(rows["tags"], self.predict_tags(logits, feats, rows["tokens"], "argmax"))
         metrics.update({f"argmax_{k}": v for k, v in plain.items()})
         metrics["windowed_sentences"] = self.windowed.get(split, 0)
+        f1 = {t: v["f1-score"] for t, v in metrics.get("per_type", {}).items()}
+        if f1:
+            plots.bar_chart(f1, Path(run_dir) / f"per_type_f1_{split}.png", f"{split}: entity F1 per type", "F1")
         return metrics
 
     def summary(self) -> dict:

@@ -58,6 +58,8 @@ def test_tagging_learns_and_writes_run(conll_run):
     assert test["f1"] > 0.9, test
     assert test["invalid_sequences"] == 0
     assert set(test["per_type"]) == {"PER", "LOC"}
+    for split in ("validation", "test"):  # entity F1 per type, as multilabel plots F1 per label
+        assert (out / f"per_type_f1_{split}.png").read_bytes()[:4] == b"\x89PNG"
     losses = [h["loss"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
     assert losses[-1] < losses[0] / 3
     lines = (out / "predictions_test.conll").read_text().splitlines()
