@@ -417,15 +417,16 @@ def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) 
         "save_total_limit": 2,
         "eval_strategy": "epoch" if has_validation else "no",
     }
-    # Evaluation and saving go together (load_best_model_at_end needs them to match): one set to
-    # "steps" without the other takes the other along, at the same steps.
-    if train.get("eval_strategy") == "steps" and "save_strategy" not in train:
+    # load_best_model_at_end needs evaluation and saving to match: there, one set to "steps"
+    # without the other takes the other along, at the same steps.
+    best = train.get("load_best_model_at_end")
+    if best and train.get("eval_strategy") == "steps" and "save_strategy" not in train:
         # transformers evaluates every logging_steps when eval_steps is not set
         steps = train.get("eval_steps", train.get("logging_steps", defaults["logging_steps"]))
         defaults.update(save_strategy="steps", eval_steps=steps)
         if "save_steps" not in train:
             defaults["save_steps"] = steps
-    if train.get("save_strategy") == "steps" and "eval_strategy" not in train and has_validation:
+    if best and train.get("save_strategy") == "steps" and "eval_strategy" not in train and has_validation:
         steps = train.get("save_steps", 500)  # transformers' default save_steps
         defaults.update(eval_strategy="steps", save_steps=steps)
         if "eval_steps" not in train:

@@ -294,6 +294,8 @@ def test_evaluation_and_saving_by_steps_go_together():
     assert load_recipe("mrpc", ["train.save_strategy=best"]).train["load_best_model_at_end"] is True
     recipe = load_recipe("sst2", ["~data.validation", "train.save_strategy=steps"])
     assert recipe.train["eval_strategy"] == "no"  # nothing to evaluate on
+    recipe = load_recipe("sst2", ["train.eval_strategy=steps"])  # no best checkpoint loaded: as given
+    assert recipe.train["save_strategy"] == "epoch" and "save_steps" not in recipe.train
 
 
 def test_best_metric_default_comes_from_task(tmp_path):
