@@ -77,7 +77,8 @@ def load_yaml(text: str):
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code", "layer_lr_decay")
+SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code", "layer_lr_decay",
+            "early_stopping_patience", "early_stopping_threshold")
 DataPath = str | list[str] | None
 
 
@@ -128,6 +129,10 @@ class Recipe:
     overwrite: bool = False
     trust_remote_code: bool = False  # passed to from_pretrained for the encoder; off unless the recipe says so
     layer_lr_decay: float | None = None  # see layer_lr.py; None: transformers' optimizer unchanged
+    # transformers' EarlyStoppingCallback: stop after this many evaluations without improvement of
+    # train.metric_for_best_model by more than the threshold; None: train the whole budget
+    early_stopping_patience: int | None = None
+    early_stopping_threshold: float = 0.0
     name: str = "recipe"
     source: str | None = None
 
@@ -141,6 +146,8 @@ class Recipe:
             "overwrite": self.overwrite,
             "trust_remote_code": self.trust_remote_code,
             "layer_lr_decay": self.layer_lr_decay,
+            "early_stopping_patience": self.early_stopping_patience,
+            "early_stopping_threshold": self.early_stopping_threshold,
         }
 
     def to_yaml(self) -> str:
@@ -498,8 +505,19 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
         layer_lr_decay = check_value(where, "layer_lr_decay", layer_lr_decay, float)
         if not 0 < layer_lr_decay <= 1:
             raise UserError(f"{where}: layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
+    patience = raw.get("early_stopping_patience")
+    if patience is not None:
+        patience = check_value(where, "early_stopping_patience", patience, int)
+        if patience < 1:
+            raise UserError(f"{where}: early_stopping_patience must be 1 or more evaluations, got {patience}")
+    threshold = check_value(where, "early_stopping_threshold", raw.get("early_stopping_threshold", 0.0), float)
+    if threshold < 0:
+        raise UserError(f"{where}: early_stopping_threshold must be 0 or more, got {threshold}")
     train = _check_train(raw.get("train"), where)
     has_validation = data.validation is not None or bool(data.validation_from_train)
+    if patience is not None:
+        _check_early_stopping(where, train, has_validation)
+        train.setdefault("load_best_model_at_end", True)  # stopping early keeps the best evaluation's weights
     for key, value in train_defaults(name, adapter, has_validation, train).items():
         train.setdefault(key, value)
     strategy = train.get("eval_strategy")
@@ -517,8 +535,23 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
         train["load_best_model_at_end"] = False
     return Recipe(
         task=task, encoder=encoder, data=data, train=train, overwrite=overwrite,
-        trust_remote_code=trust_remote_code, layer_lr_decay=layer_lr_decay, name=name,
+        trust_remote_code=trust_remote_code, layer_lr_decay=layer_lr_decay, early_stopping_patience=patience,
+        early_stopping_threshold=threshold, name=name,
     )
+
+
+def _check_early_stopping(where: str, train: dict, has_validation: bool) -> None:
+    """Early stopping compares evaluations on the validation split and keeps the best checkpoint
+    (transformers' EarlyStoppingCallback asserts both at the first evaluation; named here, at load)."""
+    if not has_validation:
+        raise UserError(f"{where}: early_stopping_patience compares evaluations on data.validation, which is not "
+                        "set; set data.validation (or data.validation_from_train), or remove early_stopping_patience")
+    for key, off in (("eval_strategy", ("no", False)), ("save_strategy", ("no", False)),
+                     ("load_best_model_at_end", (False,))):
+        if key in train and train[key] in off:
+            value = str(train[key]).lower() if isinstance(train[key], bool) else train[key]
+            raise UserError(f"{where}: early_stopping_patience needs evaluations and a best checkpoint to go back "
+                            f"to, but train.{key}={value}; remove one of them")
 
 
 def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typing.Iterable[str] = ()) -> Recipe:

@@ -439,6 +439,10 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
         job=job,
     )
     trainer.add_callback(_stop_on_nonfinite_loss())
+    if recipe.early_stopping_patience is not None:
+        from transformers import EarlyStoppingCallback
+
+        trainer.add_callback(EarlyStoppingCallback(recipe.early_stopping_patience, recipe.early_stopping_threshold))
     return trainer
 
 

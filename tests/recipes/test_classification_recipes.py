@@ -231,3 +231,21 @@ def test_int8_predictor_is_close_to_fp32(sst2_run, tmp_path):
     proc = run_cli("predict", str(out), "--input", str(tmp_path / "in.txt"), "--int8")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(read_jsonl(tmp_path / "in.predictions.jsonl")) == 5
+
+
+def test_early_stopping_ends_the_run_and_keeps_the_best(tiny_encoder, tmp_path):
+    # a threshold no evaluation can beat: every evaluation after the first counts against the patience
+    out = tmp_path / "run"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=40",
+                   "train.eval_strategy=steps", "train.eval_steps=2", "train.logging_steps=2",
+                   "early_stopping_patience=2", "early_stopping_threshold=10")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    evals = [h["step"] for h in state["log_history"] if "eval_accuracy" in h]
+    assert state["global_step"] < 40 and len(evals) <= 3, (state["global_step"], evals)
+    assert state["best_model_checkpoint"] and (out / "DONE").is_file()
+    import yaml
+
+    saved = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert saved["early_stopping_patience"] == 2 and saved["train"]["load_best_model_at_end"] is True
+    assert saved["train"]["save_strategy"] == "steps" and saved["train"]["save_steps"] == 2

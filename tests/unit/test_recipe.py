@@ -356,3 +356,21 @@ def test_trust_remote_code_is_off_unless_the_recipe_sets_it():
     assert on.trust_remote_code is True and remote_code(True) == {"trust_remote_code": True}
     with pytest.raises(UserError, match="trust_remote_code"):
         load_recipe("sst2", ["trust_remote_code=maybe"])
+
+
+def test_early_stopping_keys_are_checked_at_load():
+    recipe = load_recipe("sst2", ["early_stopping_patience=3"])
+    assert recipe.early_stopping_patience == 3 and recipe.early_stopping_threshold == 0.0
+    assert recipe.train["load_best_model_at_end"] is True and recipe.train["metric_for_best_model"] == "accuracy"
+    assert load_recipe("sst2").early_stopping_patience is None
+    for overrides, message in (
+        (["early_stopping_patience=0"], "early_stopping_patience must be 1 or more evaluations, got 0"),
+        (["early_stopping_patience=1.5"], "'early_stopping_patience' expects int, got 1.5"),
+        (["early_stopping_threshold=-1"], "early_stopping_threshold must be 0 or more"),
+        (["early_stopping_patience=2", "~data.validation"], "compares evaluations on data.validation, which is not set"),
+        (["early_stopping_patience=2", "train.eval_strategy=no"], r"but train.eval_strategy=no; remove one of them"),
+        (["early_stopping_patience=2", "train.load_best_model_at_end=false"], "but train.load_best_model_at_end=false"),
+        (["early_stoping_patience=2"], "did you mean 'early_stopping_patience'"),
+    ):
+        with pytest.raises(UserError, match=message):
+            load_recipe("sst2", overrides)
