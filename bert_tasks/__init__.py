@@ -8,6 +8,7 @@ Public API (stable names)::
     trainer.train(); finish_run(trainer)     # your own loop, then the run directory as train() writes it
     run_dir, metrics = train(recipe)         # what the CLI does
     Predictor.from_run(run_dir).predict(["a fine film"])
+    evaluate_run(run_dir, "other_test.tsv")  # a finished run scored on another labelled file
 """
 
 from .errors import UserError
@@ -23,6 +24,7 @@ __all__ = [
     "build_tiny_bert",
     "build_trainer",
     "dry_run",
+    "evaluate_run",
     "evaluate_splits",
     "finish_run",
     "get_task",
@@ -42,6 +44,10 @@ def __getattr__(name):
         from . import training
 
         return getattr(training, name)
+    if name == "evaluate_run":
+        from .evaluation import evaluate_run
+
+        return evaluate_run
     if name == "Predictor":
         from .predict import Predictor
 

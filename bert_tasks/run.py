@@ -1,6 +1,7 @@
 """Command line: ``python -m bert_tasks.run <recipe name|path> [key=value ...] [flags]``.
 
 Prediction: ``python -m bert_tasks.run predict <run_dir> --input FILE|- [--output FILE|-] [--int8]``.
+Evaluation: ``python -m bert_tasks.run evaluate <run_dir> --data FILE [--output DIR]``.
 
 Flags: ``--list`` (shipped recipes), ``--print-config`` (resolved recipe, no
 training), ``--dry-run`` (load data and model, show the first encoded example),
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Overrides: dotted.key=value (a YAML scalar), ~dotted.key to delete. "
         "Example: python -m bert_tasks.run sst2 encoder=embedded train.max_steps=50. "
         "Prediction with a finished run: python -m bert_tasks.run predict RUN_DIR --input FILE|- "
-        "(see predict --help).",
+        "(see predict --help); scores on another labelled file: python -m bert_tasks.run evaluate RUN_DIR "
+        "--data FILE (see evaluate --help).",
     )
     p.add_argument("recipe", nargs="?", help="shipped recipe name (see --list) or path to a YAML file")
     p.add_argument("overrides", nargs="*", help="key=value overrides")
@@ -41,11 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_metrics(run_dir: str, metrics: dict) -> None:
+def _print_metrics(run_dir: str, metrics: dict, what: str = "run directory") -> None:
     for split, values in metrics.items():
         shown = {k: round(v, 4) for k, v in values.items() if isinstance(v, float) and not k.startswith("f1_")}
         print(f"{split}: " + "  ".join(f"{k}={v}" for k, v in shown.items()))
-    print(f"run directory: {run_dir}")
+    print(f"{what}: {run_dir}")
 
 
 def _print_dry_run(info: dict) -> None:
@@ -93,6 +95,24 @@ def _predict_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bert_tasks.run evaluate",
+        description="Score a finished run on a labelled file, as training scores its test split.",
+        epilog="The file is read with the run's data settings (format, data.columns, header, token/tag columns) "
+        "and scored by its task (metrics.json as the run's, predictions, plots).",
+    )
+    p.add_argument("run_dir", help="a run directory written by training")
+    p.add_argument("--data", required=True, nargs="+", help="labelled file(s) in the run's data format, or a hub "
+                   "dataset name")
+    p.add_argument("--output", help="folder for metrics.json, predictions and plots (default: "
+                   "RUN_DIR/evaluations/<file name>; an earlier evaluation there is replaced)")
+    p.add_argument("--batch-size", type=_positive_int, help="examples per forward pass (default: the run's "
+                   "train.per_device_eval_batch_size)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
 def _guarded(debug: bool, work) -> int:
     """Run ``work()``; bad input -> status 2 and one line, other failures -> 1 (tracebacks with --debug)."""
     try:
@@ -129,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         return _guarded(pargs.debug, predict)
+    if argv[:1] == ["evaluate"]:
+        eargs = _evaluate_parser().parse_args(argv[1:])
+
+        def evaluate() -> int:
+            from .evaluation import evaluate_run
+
+            data = eargs.data[0] if len(eargs.data) == 1 else eargs.data
+            folder, metrics = evaluate_run(eargs.run_dir, data, eargs.output, eargs.batch_size)
+            _print_metrics(folder, metrics, "evaluation")
+            return 0
+
+        return _guarded(eargs.debug, evaluate)
     args = _parser().parse_intermixed_args(argv)  # flags may stand anywhere among the overrides
 
     def work() -> int:

@@ -212,10 +212,13 @@ class Tagging(TaskAdapter):
                 _check_tags_well_formed(ds, col["tags"], sources.get(split, "data"))
         train = splits.get("train")
         if self.source_scheme == "auto":
-            if train is None:
-                raise UserError("task.scheme=auto needs a train split; set task.scheme")
-            self.source_scheme = detect_scheme(train[col["tags"]])
-            log.info("tag scheme detected in train: %s", self.source_scheme)
+            # train's tags; without train (a finished run evaluated on a file), the first tagged split's
+            tagged = [s for s, ds in splits.items() if col["tags"] in ds.column_names]
+            first = "train" if train is not None else (tagged[0] if tagged else None)
+            if first is None:
+                raise UserError("task.scheme=auto needs a split with tags; set task.scheme")
+            self.source_scheme = detect_scheme(splits[first][col["tags"]])
+            log.info("tag scheme detected in %s: %s", first, self.source_scheme)
         scheme = self.options.train_scheme
         out = {}
         types: set[str] = set()
@@ -261,6 +264,13 @@ class Tagging(TaskAdapter):
                 if extra:
                     raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} never occur in train")
             types = train_types
+        if self.labels:  # a finished run's tags (evaluation): types it never learnt cannot be scored
+            known = {t.split("-", 1)[1] for t in self.labels if t != "O"}
+            for split, rows in out.items():
+                extra = {t.split("-", 1)[1] for tags in rows.get("tags", []) for t in tags if t != "O"} - known
+                if extra:
+                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} are not among "
+                                    f"the run's types {sorted(known)}")
         if not self.labels:
             self.labels = label_set(types, scheme)
         from datasets import Dataset

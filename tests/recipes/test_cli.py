@@ -16,6 +16,9 @@ def test_help_names_the_predict_command():
     assert "python -m bert_tasks.run predict RUN_DIR --input" in " ".join(proc.stdout.split())
     proc = run_cli("predict", "--help")
     assert proc.returncode == 0 and "--int8" in proc.stdout
+    assert "python -m bert_tasks.run evaluate RUN_DIR --data FILE" in " ".join(run_cli("--help").stdout.split())
+    proc = run_cli("evaluate", "--help")
+    assert proc.returncode == 0 and "--data" in proc.stdout and "--output" in proc.stdout
 
 
 def test_print_config_applies_overrides():

@@ -149,3 +149,21 @@ def test_tagging_predict_cli_reads_an_unlabelled_token_file_as_sentences(conll_r
     got = [json.loads(line) for line in (tmp_path / "new.predictions.jsonl").read_text().splitlines()]
     assert [r["tokens"] for r in got] == [["alice", "went"], ["bob", "met", "carol"]]
     assert all(r["prediction"]["tokens"] == r["tokens"] for r in got)
+
+
+def test_evaluate_cli_scores_a_file_as_the_run_scored_its_test_split(conll_run, tmp_path):
+    test_file = conll_run.parent / "dev.txt"  # the run's data.test (no train split read: scheme found in it)
+    proc = run_cli("evaluate", str(conll_run), "--data", str(test_file), "--output", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"evaluation: {tmp_path / 'ev'}" in proc.stdout and "test: " in proc.stdout
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
+    trained = json.loads((conll_run / "metrics.json").read_text())["test"]
+    assert scored["per_type"] == trained["per_type"]
+    for key in ("f1", "precision", "recall", "token_accuracy", "argmax_f1", "loss"):
+        assert scored[key] == pytest.approx(trained[key]), key
+    assert (tmp_path / "ev" / "predictions_test.conll").read_text() == (conll_run / "predictions_test.conll").read_text()
+    other = tmp_path / "other.txt"
+    other.write_text("EU B-ORG\nrejects O\n\n", encoding="utf-8")
+    proc = run_cli("evaluate", str(conll_run), "--data", str(other), "--output", str(tmp_path / "ev2"))
+    assert proc.returncode == 2 and "entity types ['ORG'] are not among the run's types ['LOC', 'PER']" in proc.stderr
+    assert not (tmp_path / "ev2").exists() and not list(tmp_path.glob(".ev2*"))  # nothing half-written

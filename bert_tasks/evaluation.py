@@ -1,0 +1,119 @@
+"""Score a finished run on a labelled file, as training scores its test split.
+
+The file is read with the run's own data settings (``data.format``, ``data.columns``, header, token
+and tag columns), encoded at the run's ``data.max_length``, and post-processed and scored by the run's
+task adapter (IOBES decoding, QA spans over windows, the thresholds tuned in training), through the
+same ``Trainer.predict`` + ``report`` path as a run's test split. The output folder gets
+``metrics.json`` (``{"test": {...}}``), the predictions file and the plots, and ``evaluation.json``
+(the run and the data scored), all or nothing.
+
+Example:
+    >>> from bert_tasks import evaluate_run
+    >>> folder, metrics = evaluate_run("runs/sst2", "../shared/data/sst2/dev.tsv")  # doctest: +SKIP
+    >>> metrics["test"]["accuracy"]  # doctest: +SKIP
+
+Command line: ``python -m bert_tasks.run evaluate RUN_DIR --data FILE [--output DIR]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .rundir import write_json
+
+SPLIT = "test"  # the evaluated file plays the test split: files are named predictions_test.*, ...
+MARKER = "evaluation.json"  # the run and the data scored; a folder holding it may be replaced by a new evaluation
+
+
+def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
+    """``<run_dir>/evaluations/<the file's name without its extension>``."""
+    first = data[0] if isinstance(data, (list, tuple)) and data else data
+    return Path(run_dir) / "evaluations" / (Path(str(first)).stem or "data")
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike, data: Any, output_dir: str | os.PathLike | None = None, batch_size: int | None = None
+) -> tuple[str, dict]:
+    """Score the model of ``run_dir`` on the labelled ``data`` (a path, a list of paths, or a hub name).
+
+    Args:
+        run_dir: a run directory written by ``train`` (or ``finish_run``).
+        data: read as the run's ``data.test`` would be.
+        output_dir: where the metrics, predictions and plots go (default: :func:`default_output`);
+            an earlier evaluation there (a folder with ``evaluation.json``) is replaced, any other
+            non-empty folder is refused.
+        batch_size: examples per forward pass (default: the run's ``train.per_device_eval_batch_size``).
+
+    Returns:
+        (output folder, ``{"test": metrics}``) with the metric names of the run's own ``metrics.json``.
+    """
+    from .predict import Predictor, run_recipe
+
+    predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
+    recipe = run_recipe(run_dir)
+    out = Path(output_dir) if output_dir is not None else default_output(run_dir, data)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise UserError(f"--output {out}: exists and is not an earlier evaluation (no {MARKER}); choose another")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--output {out}: cannot write there ({e.strerror or e})") from None
+    try:
+        metrics = _evaluate(predictor, recipe, data, tmp, batch_size)
+        if SPLIT not in metrics:
+            raise UserError(
+                f"{data}: no gold labels in it to score against (the run reads its columns as "
+                f"{dict(recipe.data.columns) or 'the defaults'}); `python -m bert_tasks.run predict` gives predictions"
+            )
+        write_json(tmp / "metrics.json", metrics)
+        write_json(tmp / MARKER, {"run_dir": str(Path(run_dir).resolve()), "data": str(data)})  # what was scored
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(out), metrics
+
+
+def _evaluate(predictor: Any, recipe: Any, data: Any, folder: Path, batch_size: int | None) -> dict:
+    from .data import load_splits
+    from .training import Job, _trainer_class, evaluate_splits, training_arguments
+
+    spec = str(data) if isinstance(data, os.PathLike) else data
+    only = dataclasses.replace(recipe.data, train=None, validation=None, validation_from_train=None, test=spec)
+    train = {k: v for k, v in recipe.train.items() if k != "resume_from_checkpoint"}
+    # Evaluation only: no checkpoints, loggers or uploads; the run's batch size unless given.
+    train.update(output_dir=str(folder), eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
+                 report_to="none", push_to_hub=False)
+    if batch_size:
+        train["per_device_eval_batch_size"] = batch_size
+    recipe = dataclasses.replace(recipe, data=only, train=train)
+    adapter, tokenizer = predictor.adapter, predictor.tokenizer
+    raw, sources = load_splits(only)
+    rows = adapter.prepare(raw, sources, only.columns)
+    encode = adapter.encode_fn(tokenizer, only.max_length)
+    features = {
+        split: ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c != "label"],
+                      desc=f"tokenizing {split}")
+        for split, ds in rows.items()
+    }
+    adapter.attach(rows, features)
+    trainer = _trainer_class()(
+        model=predictor.model,
+        args=training_arguments(recipe),
+        processing_class=tokenizer,
+        data_collator=adapter.collator(tokenizer),
+        compute_metrics=adapter.compute_metrics,
+        compute_loss_func=adapter.loss_function(),
+        job=Job(recipe, adapter, tokenizer, rows, features, sources),
+    )
+    metrics = evaluate_splits(trainer, [SPLIT])
+    for values in metrics.values():
+        values.pop("model_preparation_time", None)  # Trainer's, for a model it did not train
+    return metrics

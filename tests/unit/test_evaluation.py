@@ -1,0 +1,51 @@
+"""evaluate_run: a finished run scored on a labelled file, as training scored its own splits."""
+
+import json
+
+import pytest
+
+from bert_tasks import evaluate_run, train
+from bert_tasks.errors import UserError
+from bert_tasks.evaluation import default_output
+from conftest import SAMPLES
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ev") / "run"
+    train("sst2", [f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=6"])
+    return out
+
+
+def test_scores_equal_the_runs_own_validation_metrics(sst2_run):
+    dev = SAMPLES / "sst2" / "dev.tsv"  # the run's data.validation, read again with its data settings
+    folder, metrics = evaluate_run(sst2_run, dev)
+    assert folder == str(default_output(sst2_run, dev)) == str(sst2_run / "evaluations" / "dev")
+    validation = json.loads((sst2_run / "metrics.json").read_text())["validation"]
+    assert metrics["test"]["confusion_matrix"] == validation["confusion_matrix"]
+    for key in ("accuracy", "macro_f1", "f1", "mcc", "loss"):
+        assert metrics["test"][key] == pytest.approx(validation[key]), key
+    saved = json.loads((sst2_run / "evaluations" / "dev" / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics)) and "model_preparation_time" not in saved["test"]
+    rows = [json.loads(line) for line in (sst2_run / "evaluations" / "dev" / "predictions_test.jsonl").open()]
+    assert len(rows) == 872 and set(rows[0]) == {"text", "label", "prediction", "probability"}
+    assert json.loads((sst2_run / "evaluations" / "dev" / "evaluation.json").read_text())["data"] == str(dev)
+    again, _ = evaluate_run(sst2_run, dev, batch_size=7)  # an earlier evaluation is replaced
+    assert again == folder
+
+
+def test_bad_evaluations_write_nothing(sst2_run, tmp_path):
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("sentence\na fine film\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"unlabelled.tsv: no gold labels in it to score against"):
+        evaluate_run(sst2_run, unlabelled, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    with pytest.raises(UserError, match=r"exists and is not an earlier evaluation \(no evaluation.json\)"):
+        evaluate_run(sst2_run, SAMPLES / "sst2" / "dev.tsv", sst2_run)  # never replaces the run itself
+    assert (sst2_run / "model.safetensors").is_file()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence\tlabel\na fine film\tmaybe\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"row 1: label 'maybe' is not among task.labels"):
+        evaluate_run(sst2_run, bad, tmp_path / "out")
+    with pytest.raises(UserError, match="no such run directory"):
+        evaluate_run(tmp_path / "nowhere", bad)
