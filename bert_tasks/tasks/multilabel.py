@@ -36,6 +36,7 @@ from .base import class_names, register_task, sequence_logits
 from .classification import Classification, SequenceOptions, check_labels, select_columns
 
 THRESHOLDS = "thresholds.json"
+PRIOR = "train_label_frequencies.json"  # train's share of rows per label: pos_weight=auto when scoring the run again
 log = logging.getLogger("bert_tasks")
 
 
@@ -233,7 +234,7 @@ class MultiLabel(Classification):
             return None
         if pw == "auto":
             if self.prior is None:
-                raise UserError("task.pos_weight=auto needs a train split")
+                raise UserError(f"task.pos_weight=auto needs a train split (or a run's {PRIOR})")
             return np.minimum((1 - self.prior) / np.maximum(self.prior, 1e-9), self.options.pos_weight_cap)
         if len(pw) != len(self.names):
             raise UserError(f"task.pos_weight has {len(pw)} values for {len(self.names)} labels")
@@ -296,6 +297,8 @@ class MultiLabel(Classification):
 
     def save(self, run_dir: str) -> None:
         write_json(Path(run_dir) / THRESHOLDS, dict(zip(self.names, map(float, self.current_thresholds()))))
+        if self.prior is not None:
+            write_json(Path(run_dir) / PRIOR, dict(zip(self.names, map(float, self.prior))))
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         probs = self._probs(output)
@@ -342,6 +345,10 @@ class MultiLabel(Classification):
         if path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
             adapter.thresholds = np.asarray([saved[n] for n in adapter.names], dtype=float)
+        path = Path(run_dir) / PRIOR
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            adapter.prior = np.asarray([saved[n] for n in adapter.names], dtype=float)
         return adapter
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:

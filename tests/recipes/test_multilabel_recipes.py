@@ -23,7 +23,7 @@ def goemotions_run(tiny_encoder, tmp_path_factory):
 
 def test_goemotions_run_directory(goemotions_run):
     out = goemotions_run
-    for name in ("model.safetensors", "thresholds.json", "metrics.json", "predictions_test.jsonl",
+    for name in ("model.safetensors", "thresholds.json", "train_label_frequencies.json", "metrics.json", "predictions_test.jsonl",
                  "per_label_f1_test.png", "DONE"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -59,6 +59,22 @@ def test_goemotions_predict_cli_reads_the_headerless_test_file(goemotions_run, t
     rows = read_jsonl(goemotions_run / "predictions_test.jsonl")
     assert len(got) == len(rows) == 800 and set(got[0]) == {"text", "label", "id", "prediction"}
     assert [g["prediction"]["labels"] for g in got] == [r["predicted"] for r in rows]
+
+
+def test_goemotions_evaluate_uses_the_tuned_thresholds(goemotions_run, tmp_path):
+    from conftest import SAMPLES
+
+    # the headerless test file read with the run's data.header / data.column_names; the thresholds tuned
+    # on validation in training score it again, not ones tuned anew
+    proc = run_cli("evaluate", str(goemotions_run), "--data", str(SAMPLES / "goemotions" / "test.tsv"),
+                   "--output", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
+    trained = json.loads((goemotions_run / "metrics.json").read_text())["test"]
+    for key in ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "macro_f1_at_0.5", "loss"):
+        assert scored[key] == pytest.approx(trained[key]), key
+    assert json.loads((tmp_path / "ev" / "thresholds.json").read_text()) == json.loads(
+        (goemotions_run / "thresholds.json").read_text())
 
 
 def test_goemotions_pipeline_loads_run(goemotions_run):

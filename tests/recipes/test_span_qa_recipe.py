@@ -44,6 +44,14 @@ def test_squad_recipe_run_directory(tiny_encoder, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "xq.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {r["id"]: r["prediction"]["answer"] for r in rows} == preds
+    # the test file scored again by `evaluate`: the run's windows, spans and threshold, the same figures
+    proc = run_cli("evaluate", str(out), "--data", str(SAMPLES / "squad" / "xquad_sample.json"),
+                   "--output", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
+    for key in ("exact_match", "f1", "loss", "windows", "questions"):
+        assert scored[key] == pytest.approx(metrics["test"][key]), key
+    assert json.loads((tmp_path / "ev" / "predictions_test.json").read_text()) == preds
     # transformers 5 removed pipeline("question-answering"); the run is a plain QA model folder.
     model = AutoModelForQuestionAnswering.from_pretrained(str(out))
     assert model.config.architectures == ["BertForQuestionAnswering"]
