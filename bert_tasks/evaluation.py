@@ -83,7 +83,7 @@ def evaluate_run(
 
 def _evaluate(predictor: Any, recipe: Any, data: Any, folder: Path, batch_size: int | None) -> dict:
     from .data import load_splits
-    from .training import Job, _trainer_class, evaluate_splits, training_arguments
+    from .training import encoded_job, evaluate_splits, task_trainer, training_arguments
 
     spec = str(data) if isinstance(data, os.PathLike) else data
     only = dataclasses.replace(recipe.data, train=None, validation=None, validation_from_train=None, test=spec)
@@ -94,25 +94,10 @@ def _evaluate(predictor: Any, recipe: Any, data: Any, folder: Path, batch_size: 
     if batch_size:
         train["per_device_eval_batch_size"] = batch_size
     recipe = dataclasses.replace(recipe, data=only, train=train)
-    adapter, tokenizer = predictor.adapter, predictor.tokenizer
     raw, sources = load_splits(only)
-    rows = adapter.prepare(raw, sources, only.columns)
-    encode = adapter.encode_fn(tokenizer, only.max_length)
-    features = {
-        split: ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c != "label"],
-                      desc=f"tokenizing {split}")
-        for split, ds in rows.items()
-    }
-    adapter.attach(rows, features)
-    trainer = _trainer_class()(
-        model=predictor.model,
-        args=training_arguments(recipe),
-        processing_class=tokenizer,
-        data_collator=adapter.collator(tokenizer),
-        compute_metrics=adapter.compute_metrics,
-        compute_loss_func=adapter.loss_function(),
-        job=Job(recipe, adapter, tokenizer, rows, features, sources),
-    )
+    rows = predictor.adapter.prepare(raw, sources, only.columns)  # the adapter holds the run's labels
+    job = encoded_job(recipe, predictor.adapter, predictor.tokenizer, rows, sources)
+    trainer = task_trainer(predictor.model, training_arguments(recipe), job)
     metrics = evaluate_splits(trainer, [SPLIT])
     for values in metrics.values():
         values.pop("model_preparation_time", None)  # Trainer's, for a model it did not train

@@ -260,6 +260,12 @@ def prepare_job(recipe: Recipe) -> Job:
     seed = int(recipe.train.get("data_seed") or recipe.train.get("seed", 42))
     raw, sources = load_splits(recipe.data, seed=seed)
     rows = adapter.prepare(raw, sources, recipe.data.columns)
+    return encoded_job(recipe, adapter, tokenizer, rows, sources)
+
+
+def encoded_job(recipe: Recipe, adapter: Any, tokenizer: Any, rows: dict, sources: dict) -> Job:
+    """The adapter's rows tokenised (``datasets.map``, batched and cached), attached to it, as a Job;
+    rows cut at ``data.max_length`` are counted and reported."""
     encode = adapter.encode_fn(tokenizer, recipe.data.max_length)
     features = {}
     for split, ds in rows.items():
@@ -427,7 +433,18 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     model = load_with_hint(
         recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
     )
-    trainer = _trainer_class()(
+    trainer = task_trainer(model, args, job)
+    trainer.add_callback(_stop_on_nonfinite_loss())
+    if recipe.early_stopping_patience is not None:
+        from transformers import EarlyStoppingCallback
+
+        trainer.add_callback(EarlyStoppingCallback(recipe.early_stopping_patience, recipe.early_stopping_threshold))
+    return trainer
+
+
+def task_trainer(model: Any, args: Any, job: Job) -> Any:
+    """The toolkit's ``Trainer`` over ``job``'s splits (train and validation where it has them)."""
+    return _trainer_class()(
         model=model,
         args=args,
         train_dataset=job.features.get("train"),
@@ -438,12 +455,6 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
         compute_loss_func=job.adapter.loss_function(),
         job=job,
     )
-    trainer.add_callback(_stop_on_nonfinite_loss())
-    if recipe.early_stopping_patience is not None:
-        from transformers import EarlyStoppingCallback
-
-        trainer.add_callback(EarlyStoppingCallback(recipe.early_stopping_patience, recipe.early_stopping_threshold))
-    return trainer
 
 
 def _resume_path(recipe: Recipe) -> str | bool | None:
