@@ -438,7 +438,7 @@ def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) 
         defaults.update(eval_strategy="steps", save_steps=steps)
         if "eval_steps" not in train:
             defaults["eval_steps"] = steps
-    if train.get("load_best_model_at_end") and "metric_for_best_model" not in train:
+    if best and "metric_for_best_model" not in train:
         defaults["metric_for_best_model"] = adapter.default_metric
         defaults["greater_is_better"] = adapter.greater_is_better
     return defaults

@@ -150,6 +150,11 @@ class TaggingOptions(TaskOptions):
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
+def _entity_types(tag_lists: list[list[str]]) -> set[str]:
+    """The entity types named by tags (``B-PER`` -> ``PER``)."""
+    return {t.split("-", 1)[1] for tags in tag_lists for t in tags if t != "O"}
+
+
 def _char_and_digit(sentences: list[list[str]]) -> bool:
     """Nearly all tokens (of the first 200 sentences, 20 tokens at least) a non-digit character and a
     digit: Weibo NER's segmentation positions (``科0``) left on the characters."""
@@ -257,20 +262,18 @@ class Tagging(TaskAdapter):
                     )
                 rows["tags"] = converted
             out[split] = rows
-        if train is not None:
-            train_types = {t.split("-", 1)[1] for tags in out["train"]["tags"] for t in tags if t != "O"}
-            for split, rows in out.items():
-                extra = {t.split("-", 1)[1] for tags in rows.get("tags", []) for t in tags if t != "O"} - train_types
-                if extra:
-                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} never occur in train")
-            types = train_types
+        known = None
         if self.labels:  # a finished run's tags (evaluation): types it never learnt cannot be scored
-            known = {t.split("-", 1)[1] for t in self.labels if t != "O"}
+            known = _entity_types([self.labels])
+            why = f"are not among the run's types {sorted(known)}"
+        elif train is not None:
+            known = types = _entity_types(out["train"]["tags"])
+            why = "never occur in train"
+        if known is not None:
             for split, rows in out.items():
-                extra = {t.split("-", 1)[1] for tags in rows.get("tags", []) for t in tags if t != "O"} - known
+                extra = _entity_types(rows.get("tags", [])) - known
                 if extra:
-                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} are not among "
-                                    f"the run's types {sorted(known)}")
+                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} {why}")
         if not self.labels:
             self.labels = label_set(types, scheme)
         from datasets import Dataset
