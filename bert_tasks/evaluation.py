@@ -31,9 +31,11 @@ MARKER = "evaluation.json"  # the run and the data scored; a folder holding it m
 
 
 def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
-    """``<run_dir>/evaluations/<the file's name without its extension>``."""
-    first = data[0] if isinstance(data, (list, tuple)) and data else data
-    return Path(run_dir) / "evaluations" / (Path(str(first)).stem or "data")
+    """``<run_dir>/evaluations/<the file's name without its extension>`` (for a pattern such as
+    ``dev/*.tsv``, its folder's name)."""
+    first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data))
+    name = "".join(c for c in first.stem if c not in "*?[]") or "".join(c for c in first.parent.name if c not in "*?[]")
+    return Path(run_dir) / "evaluations" / (name or "data")
 
 
 def evaluate_run(

@@ -34,6 +34,13 @@ def test_scores_equal_the_runs_own_validation_metrics(sst2_run):
     assert again == folder
 
 
+def test_default_output_is_named_after_the_data(tmp_path):
+    assert default_output(tmp_path, "data/dev.tsv") == tmp_path / "evaluations" / "dev"
+    assert default_output(tmp_path, ["a/test.char.bmes", "b.bmes"]) == tmp_path / "evaluations" / "test.char"
+    assert default_output(tmp_path, "shards/*.tsv") == tmp_path / "evaluations" / "shards"  # not a folder named '*'
+    assert default_output(tmp_path, "*.tsv") == tmp_path / "evaluations" / "data"
+
+
 def test_bad_evaluations_write_nothing(sst2_run, tmp_path):
     unlabelled = tmp_path / "unlabelled.tsv"
     unlabelled.write_text("sentence\na fine film\n", encoding="utf-8")
