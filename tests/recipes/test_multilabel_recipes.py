@@ -114,3 +114,15 @@ def test_multihead_save_load_same_predictions(tiny_encoder, tmp_path):
     preds = Predictor.from_run(out).predict([r["text"] for r in rows])
     assert [p["ekman"]["label"] for p in preds] == [r["ekman"]["prediction"] for r in rows]
     assert [p["sentiment"]["label"] for p in preds] == [r["sentiment"]["prediction"] for r in rows]
+    # scored again by `evaluate` on the run's test file: every head's figures and the predictions equal
+    from conftest import SAMPLES
+
+    proc = run_cli("evaluate", str(out), "--data", str(SAMPLES / "goemotions" / "test.tsv"),
+                   "--output", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
+    for head in ("ekman", "sentiment"):
+        assert scored[head]["confusion_matrix"] == metrics["test"][head]["confusion_matrix"]
+        assert scored[head]["macro_f1"] == pytest.approx(metrics["test"][head]["macro_f1"])
+    assert scored["loss"] == pytest.approx(metrics["test"]["loss"])
+    assert read_jsonl(tmp_path / "ev" / "predictions_test.jsonl") == read_jsonl(out / "predictions_test.jsonl")
