@@ -33,9 +33,11 @@ MARKER = "evaluation.json"  # the run and the data scored; a folder holding it m
 def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
     """``<run_dir>/evaluations/<the file's name without its extension>`` (for a pattern such as
     ``dev/*.tsv``, its folder's name)."""
+    def plain(text: str) -> str:  # without glob characters
+        return "".join(c for c in text if c not in "*?[]")
+
     first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data))
-    name = "".join(c for c in first.stem if c not in "*?[]") or "".join(c for c in first.parent.name if c not in "*?[]")
-    return Path(run_dir) / "evaluations" / (name or "data")
+    return Path(run_dir) / "evaluations" / (plain(first.stem) or plain(first.parent.name) or "data")
 
 
 def evaluate_run(
