@@ -150,7 +150,10 @@ def build_dataclass(cls: type, raw: dict | None, where: str, prefix: str) -> Any
         if key not in fields:
             raise unknown_key_error(where, f"{prefix}.{key}", str(key), fields)
         values[key] = check_value(where, f"{prefix}.{key}", value, hints[key])
-    return cls(**values)
+    try:
+        return cls(**values)
+    except UserError as e:  # a dataclass's own check of its values (__post_init__): say where
+        raise UserError(f"{where}: {e}") from None
 
 
 def help_table(cls: type) -> list[tuple[str, str, str]]:

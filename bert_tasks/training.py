@@ -122,6 +122,14 @@ def _trainer_class():
                 if self.job is not None:
                     self.job.adapter.eval_split = "validation"
 
+        def _set_signature_columns_if_needed(self) -> None:
+            # Columns the adapter's collator reads (word ids for whole-word masking) survive
+            # remove_unused_columns, which keeps only the model's forward arguments.
+            fresh = self._signature_columns is None
+            super()._set_signature_columns_if_needed()
+            if fresh and self.job is not None:
+                self._signature_columns += [c for c in self.job.adapter.collator_columns if c not in self._signature_columns]
+
         def _get_eval_sampler(self, eval_dataset):
             if self.args.world_size <= 1:
                 return torch.utils.data.SequentialSampler(eval_dataset)
@@ -453,6 +461,7 @@ def task_trainer(model: Any, args: Any, job: Job) -> Any:
         data_collator=job.adapter.collator(job.tokenizer),
         compute_metrics=job.adapter.compute_metrics,
         compute_loss_func=job.adapter.loss_function(),
+        preprocess_logits_for_metrics=job.adapter.preprocess_logits(),
         job=job,
     )
 

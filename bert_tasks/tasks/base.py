@@ -12,6 +12,7 @@ Hooks, in the order a run calls them:
 ``encode_fn(tokenizer, n)``   a batched ``datasets.map`` function -> features
 ``build_model(path)``         the encoder with this task's head
 ``collator(tokenizer)``       batches features (dynamic padding)
+``preprocess_logits()``       shrink logits before Trainer gathers them (None: keep)
 ``loss_function()``           a custom loss for ``Trainer`` (None: the head's own)
 ``compute_metrics(pred)``     scalar metrics for ``Trainer`` (best-checkpoint pick)
 ``calibrate(output)``         fit post-processing (thresholds) on validation output
@@ -72,6 +73,8 @@ class TaskAdapter:
     cuts_at_max_length: ClassVar[bool] = False
     # Why train.label_smoothing_factor cannot apply to this task's loss ("": Trainer's smoother does)
     no_label_smoothing: ClassVar[str] = ""
+    # Encoded columns that the collator reads although the model does not take them (Trainer keeps them)
+    collator_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any):
         self.options = options
@@ -105,6 +108,11 @@ class TaskAdapter:
 
     def loss_function(self) -> Callable | None:
         """``Trainer(compute_loss_func=...)``: ``f(outputs, labels, num_items_in_batch) -> loss``."""
+        return None
+
+    def preprocess_logits(self) -> Callable | None:
+        """``Trainer(preprocess_logits_for_metrics=...)``: ``f(logits, labels) -> what compute_metrics
+        and report receive``, for outputs too large to gather whole (default None: the logits)."""
         return None
 
     # -- evaluation ---------------------------------------------------------
