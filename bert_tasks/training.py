@@ -86,9 +86,12 @@ def _trainer_class():
         def __init__(self, *args: Any, job: Job | None = None, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.job = job
-            if self.compute_loss_func is not None:
-                # Adapters' losses are per-batch means: let Trainer divide by the accumulation steps.
-                self.loss_is_scaled_for_ga = False
+            # Every loss here is a per-batch mean: adapters' own, and the heads' (BERT's heads take
+            # **kwargs, so transformers 5 would pass them num_items_in_batch, which they ignore, and
+            # then not divide by the accumulation steps: gradient_accumulation_steps=2 doubled the
+            # loss and the gradients). Trainer divides by the accumulation steps instead.
+            self.model_accepts_loss_kwargs = False
+            self.loss_is_scaled_for_ga = False
 
         def train(self, *args: Any, **kwargs: Any):
             # A Trainer from build_trainer() trained by hand locks its output_dir too (train() already holds it).

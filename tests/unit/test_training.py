@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from bert_tasks.errors import UserError
@@ -286,3 +288,26 @@ def test_fp16_on_a_cpu_says_it_trains_in_fp32(tiny_encoder, tmp_path, monkeypatc
         with caplog.at_level("WARNING", logger="bert_tasks"):
             training.training_arguments(trainer.job.recipe)
         assert ("train.bf16=true is mixed precision here" in caplog.text) is hinted
+
+
+@pytest.mark.parametrize("name", ["sst2", "goemotions"])  # the head's own loss, and an adapter's loss function
+def test_gradient_accumulation_trains_as_one_larger_batch(name, tiny_encoder, tmp_path):
+    """Before: transformers 5 passed num_items_in_batch to BERT's heads (they take **kwargs), which
+    ignore it, and then left the loss undivided: gradient_accumulation_steps=2 doubled the loss and
+    the gradients."""
+    from bert_tasks.training import train
+
+    logs = {}
+    for batch, steps in ((16, 1), (8, 2), (4, 4)):
+        out, _ = train(name, [
+            f"encoder={tiny_encoder}", f"train.output_dir={tmp_path / str(steps)}", "train.max_steps=2",
+            "train.logging_steps=1", f"train.per_device_train_batch_size={batch}",
+            f"train.gradient_accumulation_steps={steps}", "train.train_sampling_strategy=sequential",
+            "train.eval_strategy=no", "~data.validation", "~data.test",
+            "task.model_config={hidden_dropout_prob: 0.0, attention_probs_dropout_prob: 0.0}",
+        ])
+        history = json.loads((tmp_path / str(steps) / "trainer_state.json").read_text())["log_history"]
+        logs[steps] = [v for e in history if "loss" in e for v in (e["loss"], e["grad_norm"])]
+    assert len(logs[1]) == 4  # two steps' loss and gradient norm
+    for steps in (2, 4):
+        assert logs[steps] == pytest.approx(logs[1], rel=1e-4)
