@@ -309,7 +309,8 @@ class MaskedLM(TaskAdapter):
     def load_model(cls, run_dir: str) -> Any:
         from transformers import AutoModelForMaskedLM
 
-        return AutoModelForMaskedLM.from_pretrained(run_dir, use_safetensors=True)
+        # evaluate scores a run with labels: its head too runs at the masked positions only
+        return head_at_masked_positions(AutoModelForMaskedLM.from_pretrained(run_dir, use_safetensors=True))
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:
         """Fill in the ``[MASK]`` tokens of raw texts: one dict per input with ``masks``, a list (one per
