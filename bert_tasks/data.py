@@ -278,6 +278,8 @@ def check_fields(path: str, text: str, kind: str, where: str, header: bool = Tru
                 hint = "a field is missing"
             else:
                 hint = "a tab inside a text?" if kind == "tsv" else "a comma inside a text? quote that field"
+            if Path(path).suffix.lower() == ".txt":  # read as csv/tsv by sniffing: it may be plain text
+                hint += "; a file of one text per line is data.format=text"
             raise UserError(f"{where}: {path}:{number}: {len(fields)} field(s), but {what} ({hint})")
 
 
@@ -314,6 +316,10 @@ def read_files(
     if kind in ("csv", "tsv"):
         for p, text in texts.items():
             check_fields(p, text, kind, where, header, column_names)
+    if kind == "text":  # one text per line, as datasets' text builder reads it (cached); blank lines are no rows
+        return load_dataset("text", data_files=paths, split="train", encoding="utf-8-sig").filter(
+            lambda row: bool(row["text"].strip()), desc="skipping blank lines"
+        )
     if kind == "conll":
         return read_conll(paths, where, token_column, tag_column)
     if kind == "json" and all(is_squad(p) for p in paths):

@@ -89,9 +89,10 @@ class DataConfig:
     train: DataPath = field(default=None, metadata={"help": "File path, list of paths, or hub dataset name."})
     validation: DataPath = field(default=None, metadata={"help": "Like train; omit to skip evaluation."})
     test: DataPath = field(default=None, metadata={"help": "Like train; unlabelled files are predicted only."})
-    format: Literal["auto", "csv", "tsv", "json", "jsonl", "conll", "parquet", "hub"] = field(
+    format: Literal["auto", "csv", "tsv", "json", "jsonl", "conll", "parquet", "text", "hub"] = field(
         default="auto",
-        metadata={"help": "File format; auto uses the extension (and sniffs .txt). conll: token-per-line columns."},
+        metadata={"help": "File format; auto uses the extension (and sniffs .txt). conll: token-per-line columns; "
+                          "text: one text per line (column 'text'; blank lines skipped)."},
     )
     columns: dict = field(
         default_factory=dict,

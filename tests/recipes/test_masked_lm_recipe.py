@@ -79,3 +79,17 @@ def test_a_task_recipe_fine_tunes_the_continued_pretrained_encoder(mlm_run, tiny
     start_mlm, start_tiny = mlm[f"bert.{key}"], tiny[key]
     assert not np.allclose(start_mlm, start_tiny)  # continued pretraining moved the encoder
     assert np.abs(tuned[f"bert.{key}"] - start_mlm).max() < np.abs(tuned[f"bert.{key}"] - start_tiny).max()
+
+
+def test_mlm_on_a_plain_text_corpus(tiny_encoder, tmp_path):
+    from conftest import SAMPLES
+
+    lines = [line.rsplit("\t", 1)[0] for line in (SAMPLES / "sst2/train.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    (tmp_path / "train.txt").write_text("\n\n".join(lines[:300]), encoding="utf-8")  # blank lines between texts
+    (tmp_path / "dev.txt").write_text("\n".join(lines[300:400]), encoding="utf-8")
+    out = tmp_path / "run"
+    proc = run_cli("sst2_mlm", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=3",
+                   "data.format=text", "~data.columns", f"data.train={tmp_path / 'train.txt'}",
+                   f"data.validation={tmp_path / 'dev.txt'}", "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'splits: {"train": 300, "validation": 100}' in proc.stdout

@@ -379,3 +379,22 @@ def test_conll_columns_beyond_the_line_are_named(tmp_path):
         # before: IndexError: list index out of range
         with pytest.raises(UserError, match=rf"t.txt:3: data.{key} -?\d is beyond the line's 3 columns \(0 to 2, or -1"):
             read_conll([str(path)], "data.train", *args)
+
+
+def test_text_format_reads_one_text_per_line(tmp_path):
+    from bert_tasks.data import read_files
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\ufeffFirst line, with a comma.\n\n  \nsecond\tline with a tab\r\nthird\n", encoding="utf-8")
+    ds = read_files([str(corpus)], "text", "data.train")
+    assert ds.column_names == ["text"]
+    assert ds["text"] == ["First line, with a comma.", "second\tline with a tab", "third"]
+
+
+def test_a_txt_file_sniffed_as_csv_names_the_text_format(tmp_path):
+    from bert_tasks.data import read_files
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a sentence\nanother one, with a comma\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"corpus.txt:2: 2 field\(s\).*one text per line is data.format=text"):
+        read_files([str(corpus)], "auto", "data.train")
