@@ -299,7 +299,7 @@ def test_gradient_accumulation_trains_as_one_larger_batch(name, tiny_encoder, tm
 
     logs = {}
     for batch, steps in ((16, 1), (8, 2), (4, 4)):
-        out, _ = train(name, [
+        train(name, [
             f"encoder={tiny_encoder}", f"train.output_dir={tmp_path / str(steps)}", "train.max_steps=2",
             "train.logging_steps=1", f"train.per_device_train_batch_size={batch}",
             f"train.gradient_accumulation_steps={steps}", "train.train_sampling_strategy=sequential",
