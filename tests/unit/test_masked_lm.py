@@ -165,3 +165,27 @@ def test_head_at_masked_positions_gives_the_full_heads_loss_and_logits(tiny_enco
     assert torch.allclose(plain.logits, want.logits, atol=1e-5)
     top = ad.preprocess_logits()
     assert torch.equal(top(got.logits, batch["labels"]), top(want.logits, batch["labels"]))
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "xlm-roberta", "distilbert"])
+def test_every_listed_head_gives_the_same_loss_at_masked_positions(kind):
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from bert_tasks.tasks.masked_lm import HEAD_AT_MASKED_POSITIONS, head_at_masked_positions
+
+    small = {"vocab_size": 99, "max_position_embeddings": 40}
+    sizes = ({"dim": 16, "hidden_dim": 32, "n_layers": 1, "n_heads": 2} if kind == "distilbert" else
+             {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2})
+    torch.manual_seed(0)
+    full = AutoModelForMaskedLM.from_config(AutoConfig.for_model(kind, **small, **sizes)).eval()
+    assert type(full).__name__ in HEAD_AT_MASKED_POSITIONS
+    sparse = head_at_masked_positions(copy.deepcopy(full))
+    ids = torch.randint(5, 99, (3, 12))
+    labels = torch.full_like(ids, IGNORE)
+    labels[0, 2], labels[1, 5], labels[1, 6], labels[2, 11] = 7, 8, 9, 10
+    with torch.no_grad():
+        want = full(input_ids=ids, labels=labels)
+        got = sparse(input_ids=ids, labels=labels)
+    assert got.logits.shape == (4, 99)
+    assert got.loss.item() == pytest.approx(want.loss.item(), rel=1e-5)
+    assert torch.allclose(got.logits, want.logits[labels != IGNORE], atol=1e-5)
