@@ -169,13 +169,16 @@ class MaskingCollator:
         import torch
 
         width = max(len(f["input_ids"]) for f in features)
-        words = torch.tensor([list(f["word_ids"]) + [-1] * (width - len(f["word_ids"])) for f in features])
-        given = [f.get("labels") for f in features]
+
+        def padded(key: str, fill: int) -> torch.Tensor:  # (batch, width): a per-token column, padded with fill
+            return torch.tensor([list(f[key]) + [fill] * (width - len(f[key])) for f in features])
+
         model_keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in features[0]]
         batch = self.tokenizer.pad([{k: f[k] for k in model_keys} for f in features], return_tensors="pt")
-        if all(g is not None for g in given):
-            batch["labels"] = torch.tensor([list(g) + [IGNORE] * (width - len(g)) for g in given])
+        if all(f.get("labels") is not None for f in features):
+            batch["labels"] = padded("labels", IGNORE)
         else:
+            words = padded("word_ids", -1)
             batch["input_ids"], batch["labels"] = mask_batch(batch["input_ids"], words, self.options, self.tokenizer)
         return dict(batch)
 
