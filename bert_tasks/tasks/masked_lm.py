@@ -9,6 +9,11 @@ of a chosen word is predicted (``un ##believ ##able``), so the model cannot gues
 the rest of its word. Words are the tokenizer's own pre-tokenisation (for BERT: split at
 whitespace and punctuation), read from the fast tokenizer's word ids.
 
+A text longer than ``data.max_length`` tokens becomes consecutive windows of that many tokens
+(each with its own ``[CLS]`` and ``[SEP]``), so no text is lost (a text pair is cut at
+``data.max_length``, as the other tasks cut); a row with no token (a blank text) is dropped with a
+warning, as it has nothing to predict.
+
 Training masks are drawn afresh for every batch (dynamic masking, from torch's RNG, which
 ``train.seed`` seeds); validation and test masks are drawn once with a fixed seed, so that the
 loss of every evaluation, and of two runs, is measured on the same masked tokens.
@@ -23,6 +28,7 @@ Metrics: the loss on the masked tokens, its ``perplexity`` (exp of the loss) and
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +40,8 @@ from ..errors import UserError
 from ..rundir import write_jsonl
 from .base import TaskAdapter, TaskOptions, register_task, split_inputs
 from .classification import select_columns
+
+log = logging.getLogger("bert_tasks")
 
 IGNORE = -100  # label of the tokens that are not predicted (transformers' cross-entropy ignore index)
 EVAL_MASK_SEED = 0
@@ -200,10 +208,15 @@ class MaskedLM(TaskAdapter):
         super().__init__(options)
         self.pair = False
         self.tokenizer: Any = None
+        self.sources: dict[str, str] = {}
+        self.row_of: dict[str, np.ndarray] = {}  # split -> the row each feature (window) comes from
+        self.windowed: dict[str, int] = {}  # split -> windows beyond a text's first
 
     # -- data ---------------------------------------------------------------
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
         out, self.pair = select_columns(splits, sources, columns or {}, [])
+        self.sources = sources
+        self.cuts_at_max_length = self.pair  # single texts become windows; pairs are cut
         return out
 
     def encode_fn(self, tokenizer: Any, max_length: int):
@@ -217,22 +230,46 @@ class MaskedLM(TaskAdapter):
         def encode(batch: dict) -> dict:
             texts = [t or "" for t in batch["text"]]
             pairs = [t or "" for t in batch["text_pair"]] if pair else None
-            enc = tokenizer(texts, pairs, truncation=True, max_length=max_length)
-            words = []
-            for i in range(len(texts)):
+            # a long single text: consecutive windows of max_length tokens (one row each); a pair: cut
+            enc = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_overflowing_tokens=not pair)
+            source = enc.pop("overflow_to_sample_mapping", list(range(len(texts))))
+            words, window = [], []
+            for i in range(len(source)):
                 # Pieces of one word share an id; the second text's words are numbered after the first's.
                 seq, ids = enc.sequence_ids(i), enc.word_ids(i)
                 shift = 1 + max((w for w, s in zip(ids, seq) if s == 0 and w is not None), default=-1)
                 words.append([-1 if w is None else w + (shift if s == 1 else 0) for w, s in zip(ids, seq)])
+                window.append(window[-1] + 1 if i and source[i] == source[i - 1] else 0)
             enc["word_ids"] = words
+            enc["window"] = window  # 0: a text's first window (counts rows across batches)
+            enc["has_tokens"] = [any(w >= 0 for w in ws) for ws in words]
             return enc
 
         return encode
 
     def attach(self, rows: dict, features: dict) -> None:
-        """Validation and test are masked once, each row from its own fixed seed: every evaluation (and
-        every run on the same data) scores the same tokens."""
+        """Rows without a token are dropped (from ``rows`` and ``features``); each window is tied to its
+        row. Validation and test are masked once, each window from its own fixed seed: every evaluation
+        (and every run on the same data) scores the same tokens."""
         options, tokenizer = self.options, self.tokenizer
+        for split in list(features):
+            columns = features[split].with_format("numpy", columns=["has_tokens", "window"])[:]
+            has_tokens, first = columns["has_tokens"].astype(bool), columns["window"] == 0
+            if not has_tokens.all():  # a text without a token has one window, with no token
+                empty = np.nonzero(~has_tokens[first])[0]
+                log.warning(
+                    "%s split (%s): %d row(s) with no token to predict (blank text) skipped, the first at row %d",
+                    split, self.sources.get(split, "?"), len(empty), empty[0] + 1,
+                )
+                rows[split] = rows[split].select(np.nonzero(has_tokens[first])[0])
+                features[split] = features[split].select(np.nonzero(has_tokens)[0])
+                first = first[has_tokens]
+            if not len(features[split]):
+                raise UserError(f"{split} split ({self.sources.get(split, '?')}): no row has a token to predict")
+            self.row_of[split] = np.cumsum(first) - 1
+            self.windowed[split] = int((~first).sum())
+            if self.windowed[split]:
+                log.info("%s: %d extra windows for texts longer than data.max_length", split, self.windowed[split])
 
         def mask(batch: dict, indices: list[int]) -> dict:
             import torch
@@ -285,27 +322,31 @@ class MaskedLM(TaskAdapter):
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         pred = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        gold = np.asarray(output.label_ids)
+        pred, gold = np.asarray(pred), np.asarray(output.label_ids)
+        row_of = self.row_of.get(split, np.arange(len(gold)))
         records = []
-        for i, row in enumerate(rows):
-            at = np.nonzero(gold[i] != IGNORE)[0]
-            rec = {"text": row["text"]}
+        for r, row in enumerate(rows):
+            rec = {"text": row["text"], "masked": [], "predicted": []}
             if self.pair:
                 rec["text_pair"] = row["text_pair"]
-            rec["masked"] = self.tokenizer.convert_ids_to_tokens(gold[i, at].tolist())
-            rec["predicted"] = self.tokenizer.convert_ids_to_tokens(np.asarray(pred[i])[at].tolist())
             records.append(rec)
+        for i, r in enumerate(row_of):  # a long text's windows in order
+            at = np.nonzero(gold[i] != IGNORE)[0]
+            records[r]["masked"] += self.tokenizer.convert_ids_to_tokens(gold[i, at].tolist())
+            records[r]["predicted"] += self.tokenizer.convert_ids_to_tokens(pred[i, at].tolist())
         write_jsonl(Path(run_dir) / f"predictions_{split}.jsonl", records)
         metrics = self.compute_metrics(output)
         loss = output.metrics.get(f"{split}_loss")
         if loss is not None:
             metrics["perplexity"] = math.exp(min(loss, 700.0))
         metrics["masked_tokens"] = int((gold != IGNORE).sum())
+        metrics["windowed_texts"] = self.windowed.get(split, 0)
         return metrics
 
     def summary(self) -> dict:
         o = self.options
-        return {"mlm_probability": o.mlm_probability, "whole_word_mask": o.whole_word_mask, "pairs": self.pair}
+        return {"mlm_probability": o.mlm_probability, "whole_word_mask": o.whole_word_mask, "pairs": self.pair,
+                "windowed": self.windowed}
 
     # -- prediction ---------------------------------------------------------
     @classmethod

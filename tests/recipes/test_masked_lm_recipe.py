@@ -93,3 +93,26 @@ def test_mlm_on_a_plain_text_corpus(tiny_encoder, tmp_path):
                    f"data.validation={tmp_path / 'dev.txt'}", "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'splits: {"train": 300, "validation": 100}' in proc.stdout
+
+
+def test_mlm_skips_blank_rows_and_windows_long_texts(tiny_encoder, tmp_path):
+    from conftest import SAMPLES
+
+    lines = [line.rsplit("\t", 1)[0] for line in (SAMPLES / "sst2/train.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    # 48 blank texts: length-grouped batches put them together, batches with nothing to predict (before: steps of loss 0)
+    train = [{"sentence": ""}] * 48 + [{"sentence": s} for s in lines[:64]]
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in train), encoding="utf-8")
+    (tmp_path / "dev.jsonl").write_text("\n".join(json.dumps({"sentence": s}) for s in lines[64:96]), encoding="utf-8")
+    out = tmp_path / "run"
+    proc = run_cli("sst2_mlm", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=8",
+                   "train.per_device_train_batch_size=4", "train.logging_steps=1", "data.max_length=12",
+                   f"data.train={tmp_path / 'train.jsonl'}", f"data.validation={tmp_path / 'dev.jsonl'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "48 row(s) with no token to predict (blank text) skipped, the first at row 1" in proc.stderr
+    losses = [e["loss"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert len(losses) == 8 and min(losses) > 1.0, losses  # every step predicts tokens
+    metrics = json.loads((out / "metrics.json").read_text())["validation"]
+    assert math.isfinite(metrics["loss"]) and metrics["windowed_texts"] > 0
+    records = [json.loads(line) for line in (out / "predictions_validation.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == lines[64:96]  # one record per text, its windows joined
+    assert "rows are longer than data.max_length" not in proc.stderr  # windows, not cut rows

@@ -2,6 +2,7 @@ import copy
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 from datasets import Dataset
@@ -108,7 +109,7 @@ def test_validation_masks_are_fixed(tokenizer):
     for _ in range(2):
         ad = adapter()
         features = {"train": encoded(ad, tokenizer, ["a film"] * 3), "validation": encoded(ad, tokenizer, ["the plot is good"] * 8)}
-        ad.attach({}, features)
+        ad.attach({"train": None, "validation": None}, features)
         assert "labels" not in features["train"].column_names
         masks.append(features["validation"]["labels"])
     assert masks[0] == masks[1]
@@ -189,3 +190,72 @@ def test_every_listed_head_gives_the_same_loss_at_masked_positions(kind):
     assert got.logits.shape == (4, 99)
     assert got.loss.item() == pytest.approx(want.loss.item(), rel=1e-5)
     assert torch.allclose(got.logits, want.logits[labels != IGNORE], atol=1e-5)
+
+
+def test_a_long_text_becomes_consecutive_windows_and_no_token_is_lost(tokenizer):
+    ad = adapter()
+    text = "a gorgeous witty film about the plot of a film that is good and bad and the plot is dull"
+    whole = tokenizer(text)["input_ids"][1:-1]
+    ds = encoded(ad, tokenizer, ["the plot", text, "bad"], max_length=8)
+    assert ad.cuts_at_max_length is False
+    windows = ds["window"]
+    assert windows[0] == 0 and windows[-1] == 0 and windows[1:-1] == list(range(len(windows) - 2))
+    assert len(windows) - 2 == -(-len(whole) // 6) > 1  # 6 text tokens per window of 8
+    pieces = []
+    for row in list(ds)[1:-1]:
+        assert len(row["input_ids"]) <= 8
+        assert row["input_ids"][0] == tokenizer.cls_token_id and row["input_ids"][-1] == tokenizer.sep_token_id
+        pieces += row["input_ids"][1:-1]
+    assert pieces == whole
+    features = {"train": ds}
+    ad.attach({"train": Dataset.from_dict({"text": ["the plot", text, "bad"]})}, features)
+    assert ad.row_of["train"].tolist() == [0] + [1] * (len(windows) - 2) + [2]
+    assert ad.windowed["train"] == len(windows) - 3
+
+
+def test_a_text_pair_is_cut_not_windowed(tokenizer):
+    ad = adapter()
+    ds = encoded(ad, tokenizer, ["the plot is good and the film is bad " * 3], ["a film"], max_length=8)
+    assert ad.cuts_at_max_length is True and len(ds) == 1 and len(ds[0]["input_ids"]) == 8
+
+
+def test_rows_without_a_token_are_dropped_with_a_warning(tokenizer, caplog):
+    ad = adapter()
+    texts = ["the plot", "", "a film", "   ", "bad"]
+    features = {"train": encoded(ad, tokenizer, texts), "validation": encoded(ad, tokenizer, ["", "good film"])}
+    rows = {"train": Dataset.from_dict({"text": texts}), "validation": Dataset.from_dict({"text": ["", "good film"]})}
+    ad.sources = {"train": "train.tsv", "validation": "dev.tsv"}
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        ad.attach(rows, features)
+    assert rows["train"]["text"] == ["the plot", "a film", "bad"] and len(features["train"]) == 3
+    assert rows["validation"]["text"] == ["good film"] and len(features["validation"]) == 1
+    assert any(n != IGNORE for n in features["validation"][0]["labels"])  # the kept row is masked
+    assert "train split (train.tsv): 2 row(s) with no token to predict (blank text) skipped, the first at row 2" in caplog.text
+    blank = {"train": encoded(ad, tokenizer, ["", " "])}
+    with pytest.raises(UserError, match="train split .*no row has a token to predict"):
+        ad.attach({"train": Dataset.from_dict({"text": ["", " "]})}, blank)
+
+
+def test_report_joins_the_windows_of_a_long_text(tokenizer, tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    ad = adapter()
+    texts = ["the plot is good and the film is bad and the plot is dull", "a film"]
+    features = {"validation": encoded(ad, tokenizer, texts, max_length=6)}
+    rows = {"validation": Dataset.from_dict({"text": texts})}
+    ad.attach(rows, features)
+    n = len(features["validation"])
+    assert n > 3
+    width = max(len(f) for f in features["validation"]["labels"])
+    gold = np.full((n, width), IGNORE)
+    for i, labels in enumerate(features["validation"]["labels"]):
+        gold[i, : len(labels)] = labels
+    output = SimpleNamespace(predictions=gold.copy(), label_ids=gold, metrics={"validation_loss": 1.0})
+    metrics = ad.report("validation", rows["validation"], output, str(tmp_path))
+    records = [json.loads(line) for line in (tmp_path / "predictions_validation.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == texts
+    masked = tokenizer.convert_ids_to_tokens(gold[gold != IGNORE].tolist())
+    assert records[0]["masked"] + records[1]["masked"] == masked  # every window's masked tokens, in order
+    assert records[0]["masked"] == records[0]["predicted"] and len(records[0]["masked"]) >= n - 1
+    assert metrics["accuracy"] == 1.0 and metrics["masked_tokens"] == len(masked) and metrics["windowed_texts"] == n - 2
