@@ -535,7 +535,7 @@ def read_hub(name: str, config: str | None, split: str, where: str):
         why = "offline mode is on (HF_HUB_OFFLINE)" if offline else f"{type(e).__name__}: {e}"
         raise UserError(
             f"{where}: '{name}' is not a local file, and loading it as a hub dataset failed: {why}. "
-            f"Point data.{split} at a local csv/tsv/json file."
+            f"Point {where} at a local csv/tsv/json file."
         ) from None
     return drop_unlabelled(ds)
 
@@ -553,12 +553,13 @@ def drop_unlabelled(ds: Any) -> Any:
     return ds
 
 
-def read_split(spec: Any, split: str, data: Any = None):
-    """One split from a path, a list of paths, or a hub name (``data``: the recipe's DataConfig)."""
+def read_split(spec: Any, split: str, data: Any = None, where: str | None = None):
+    """One split from a path, a list of paths, or a hub name (``data``: the recipe's DataConfig;
+    ``where``: the split's name in messages, default ``data.<split>``)."""
     from .recipe import DataConfig
 
     data = data or DataConfig()
-    where = f"data.{split}"
+    where = where or f"data.{split}"
     paths = _as_list(spec)
     if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
         return read_files(
@@ -583,12 +584,13 @@ def _warn_shared_files(data: Any) -> None:
                         "data, not generalisation", split, ", ".join(shared))
 
 
-def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
+def load_splits(data: Any, seed: int = 42, where: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
     """Read every split the recipe names.
 
     Args:
         data: the recipe's :class:`~bert_tasks.recipe.DataConfig`.
         seed: seed of the ``validation_from_train`` hold-out.
+        where: split -> its name in error messages (default ``data.<split>``).
 
     Returns:
         (split name -> ``datasets.Dataset``, split name -> a description of its source).
@@ -604,9 +606,10 @@ def load_splits(data: Any, seed: int = 42) -> tuple[dict, dict[str, str]]:
         spec = getattr(data, split)
         if spec is None:
             continue
-        splits[split] = read_split(spec, split, data)
+        name = (where or {}).get(split, f"data.{split}")
+        splits[split] = read_split(spec, split, data, name)
         names = _as_list(spec)  # a glob pattern is named by the files it matched
-        sources[split] = ", ".join(expand_paths(names, f"data.{split}") if any(map(_is_pattern, names)) else names)
+        sources[split] = ", ".join(expand_paths(names, name) if any(map(_is_pattern, names)) else names)
         if len(splits[split]) == 0:  # e.g. a hub split or a JSON list with no rows
             raise UserError(f"{split} split ({sources[split]}): the split is empty (0 rows)")
     _warn_shared_files(data)

@@ -98,7 +98,7 @@ def _evaluate(predictor: Any, recipe: Any, data: Any, folder: Path, batch_size: 
     if batch_size:
         train["per_device_eval_batch_size"] = batch_size
     recipe = dataclasses.replace(recipe, data=only, train=train)
-    raw, sources = load_splits(only)
+    raw, sources = load_splits(only, where={"test": "evaluate --data"})  # not the run's data.test
     rows = predictor.adapter.prepare(raw, sources, only.columns)  # the adapter holds the run's labels
     job = encoded_job(recipe, predictor.adapter, predictor.tokenizer, rows, sources)
     trainer = task_trainer(predictor.model, training_arguments(recipe), job)

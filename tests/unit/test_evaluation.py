@@ -56,3 +56,15 @@ def test_bad_evaluations_write_nothing(sst2_run, tmp_path):
         evaluate_run(sst2_run, bad, tmp_path / "out")
     with pytest.raises(UserError, match="no such run directory"):
         evaluate_run(tmp_path / "nowhere", bad)
+
+
+def test_data_errors_name_the_evaluated_data_not_the_runs_data_test(sst2_run, tmp_path):
+    short = tmp_path / "short.tsv"
+    short.write_text("sentence\tlabel\na fine film\t1\ndull\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"^evaluate --data: .*short.tsv:3: 1 field\(s\), but the header has 2"):
+        evaluate_run(sst2_run, short, tmp_path / "out")
+    with pytest.raises(UserError, match=r"^evaluate --data: file not found: .*missing.tsv$"):
+        evaluate_run(sst2_run, tmp_path / "missing.tsv", tmp_path / "out")
+    with pytest.raises(UserError, match=r"^evaluate --data: no file matches"):
+        evaluate_run(sst2_run, str(tmp_path / "none-*.tsv"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
