@@ -763,6 +763,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
     }
     if "label" in first:
         example["label"] = first["label"]
+    example.update(job.adapter.describe_example(first))
     return {
         "splits": {s: len(job.rows[s]) for s in job.features},
         "sources": job.sources,

@@ -97,6 +97,11 @@ class TaskAdapter:
         """Called once the splits are encoded: adapters whose post-processing maps
         features back to rows (windows -> sentences) keep them here (default: nothing)."""
 
+    def describe_example(self, feature: dict) -> dict:
+        """Lines that ``--dry-run`` adds to its first encoded example (``feature``: one encoded row),
+        for a task whose collator changes what the model sees (default: none)."""
+        return {}
+
     def collator(self, tokenizer: Any) -> Callable:
         from transformers import DataCollatorWithPadding
 

@@ -285,6 +285,21 @@ class MaskedLM(TaskAdapter):
         for split in [s for s in features if s != "train"]:
             features[split] = features[split].map(mask, batched=True, with_indices=True, desc=f"masking {split}")
 
+    def describe_example(self, feature: dict) -> dict:
+        """The row as a training batch shows it, masked by one draw (training masks change every batch)."""
+        import torch
+
+        if "labels" in feature:  # validation/test: masked once already
+            ids, labels = feature["input_ids"], feature["labels"]
+        else:
+            rand = torch.Generator().manual_seed(EVAL_MASK_SEED)
+            x, y = mask_batch(torch.tensor([feature["input_ids"]]), torch.tensor([feature["word_ids"]]),
+                              self.options, self.tokenizer, rand)
+            ids, labels = x[0].tolist(), y[0].tolist()
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
+        targets = [f"{i}:{self.tokenizer.convert_ids_to_tokens(y)}" for i, y in enumerate(labels) if y != IGNORE]
+        return {"masked (one draw)": " ".join(tokens), "predicted at": " ".join(targets)}
+
     def collator(self, tokenizer: Any) -> MaskingCollator:
         return MaskingCollator(tokenizer, self.options)
 

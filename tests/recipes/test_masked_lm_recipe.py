@@ -93,6 +93,12 @@ def test_mlm_on_a_plain_text_corpus(tiny_encoder, tmp_path):
                    f"data.validation={tmp_path / 'dev.txt'}", "--dry-run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'splits: {"train": 300, "validation": 100}' in proc.stdout
+    shown = dict(line.strip().split(": ", 1) for line in proc.stdout.splitlines()[-4:])
+    tokens, masked = shown["tokens"].split(), shown["masked (one draw)"].split()
+    assert len(tokens) == len(masked) and masked != tokens  # the row as a training batch shows it
+    targets = [t.split(":", 1) for t in shown["predicted at"].split()]
+    assert targets and all(tokens[int(i)] == token for i, token in targets)
+    assert all(a == b for i, (a, b) in enumerate(zip(tokens, masked)) if str(i) not in dict(targets))
 
 
 def test_mlm_skips_blank_rows_and_windows_long_texts(tiny_encoder, tmp_path):
