@@ -165,6 +165,33 @@ def head_at_masked_positions(model: Any) -> Any:
     return model
 
 
+class _no_head_note:
+    """While a checkpoint without an MLM head loads, transformers warns "This checkpoint seem
+    corrupted" (its output bias has nothing to tie to); say what it means instead: the head starts
+    untrained (sentence-embedding checkpoints such as ``embedded`` ship none)."""
+
+    def __init__(self, encoder: str):
+        self.encoder, self.fired = encoder, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("This checkpoint seem corrupted") and "predictions" in record.getMessage():
+            self.fired = True
+            return False
+        return True
+
+    def __enter__(self) -> None:
+        logging.getLogger("transformers.modeling_utils").addFilter(self)
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger("transformers.modeling_utils").removeFilter(self)
+        if self.fired and exc[0] is None:
+            log.warning(
+                "encoder %s ships no masked-LM head: the head starts untrained and learns in this run (the load "
+                "report above lists it as missing); an encoder that ships one (bert-base-uncased) starts from a "
+                "trained head", self.encoder,
+            )
+
+
 class MaskingCollator:
     """Pads a batch and masks it: rows that already carry ``labels`` (validation and test, masked once
     with a fixed seed) are only padded; training rows are masked afresh each time."""
@@ -307,7 +334,9 @@ class MaskedLM(TaskAdapter):
     def build_model(self, encoder_path: str, **load_kwargs: Any):
         from transformers import AutoModelForMaskedLM
 
-        return head_at_masked_positions(AutoModelForMaskedLM.from_pretrained(encoder_path, **load_kwargs))
+        with _no_head_note(encoder_path):
+            model = AutoModelForMaskedLM.from_pretrained(encoder_path, **load_kwargs)
+        return head_at_masked_positions(model)
 
     def preprocess_logits(self):
         """Keep the top prediction per position (``IGNORE`` where nothing is predicted), not

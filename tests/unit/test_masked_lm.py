@@ -259,3 +259,25 @@ def test_report_joins_the_windows_of_a_long_text(tokenizer, tmp_path):
     assert records[0]["masked"] + records[1]["masked"] == masked  # every window's masked tokens, in order
     assert records[0]["masked"] == records[0]["predicted"] and len(records[0]["masked"]) >= n - 1
     assert metrics["accuracy"] == 1.0 and metrics["masked_tokens"] == len(masked) and metrics["windowed_texts"] == n - 2
+
+
+def test_a_checkpoint_without_an_mlm_head_is_explained_not_called_corrupted(tiny_encoder, tmp_path, caplog):
+    import logging
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    transformers_log = logging.getLogger("transformers.modeling_utils")
+    transformers_log.addHandler(handler)
+    try:
+        with caplog.at_level("WARNING", logger="bert_tasks"):
+            model = adapter().build_model(tiny_encoder)  # the tiny BERT ships no MLM head, as embedded does not
+    finally:
+        transformers_log.removeHandler(handler)
+    assert f"encoder {tiny_encoder} ships no masked-LM head: the head starts untrained" in caplog.text
+    assert seen and not [m for m in seen if "seem corrupted" in m]  # transformers' other messages pass
+    model.save_pretrained(tmp_path / "with_head")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        adapter().build_model(str(tmp_path / "with_head"))
+    assert "ships no masked-LM head" not in caplog.text
