@@ -182,7 +182,7 @@ class _no_head_note:
     def __enter__(self) -> None:
         logging.getLogger("transformers.modeling_utils").addFilter(self)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         logging.getLogger("transformers.modeling_utils").removeFilter(self)
         if self.fired and exc[0] is None:
             log.warning(
