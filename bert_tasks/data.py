@@ -148,8 +148,9 @@ def records_under_data(text: str) -> list[dict] | None:
 
 def pandas_records(text: str) -> list[dict] | None:
     """The rows of a JSON document in one of pandas' table layouts: ``df.to_json()``'s default
-    (``{"text": {"0": ..., "1": ...}, "label": {...}}``, columns of index -> value) or
-    ``orient="split"`` (``{"columns": [...], "index": [...], "data": [[...], ...]}``); None for any
+    (``{"text": {"0": ..., "1": ...}, "label": {...}}``, columns of index -> value),
+    ``orient="index"`` (``{"0": {"text": ..., "label": ...}, ...}``: told from the default by an
+    integer index and column names that are not all integers) or ``orient="split"`` (``{"columns": [...], "index": [...], "data": [[...], ...]}``); None for any
     other JSON (records, lines, SQuAD's articles). Before, either was read as a single row."""
     body = text.removeprefix("\ufeff").strip()
     if not body.startswith("{") or not body.endswith("}"):
@@ -171,7 +172,13 @@ def pandas_records(text: str) -> list[dict] | None:
     index = list(values[0])
     if any(list(v) != index for v in values) or any(isinstance(x, dict) for v in values for x in v.values()):
         return None
+    if all(_is_int(k) for k in doc) and not all(_is_int(k) for k in index):  # orient="index": rows under the index
+        return [dict(v) for v in values]
     return [{column: doc[column][i] for column in doc} for i in index]
+
+
+def _is_int(key: str) -> bool:
+    return key.removeprefix("-").isdigit()
 
 
 def _explain_json(paths: list[str], where: str) -> None:

@@ -104,8 +104,9 @@ def test_pandas_json_layouts_are_read_as_rows(tmp_path):
     df.to_json(tmp_path / "cols.json")
     df.to_json(tmp_path / "split.json", orient="split")
     df.to_json(tmp_path / "noindex.json", orient="split", index=False)
+    df.to_json(tmp_path / "index.json", orient="index")  # before: "Expected bytes, got a 'int' object"
     (tmp_path / "rows.json").write_text('[{"text": "d", "label": 0}]', encoding="utf-8")
-    for name in ("cols.json", "split.json", "noindex.json"):
+    for name in ("cols.json", "split.json", "noindex.json", "index.json"):
         ds = read_split(str(tmp_path / name), "train")
         assert ds["text"] == ["a", "b", "c"] and ds["label"] == [1, 0, 1], name  # the frame's row order
     both = read_split([str(tmp_path / "cols.json"), str(tmp_path / "rows.json")], "train")
@@ -119,6 +120,8 @@ def test_pandas_json_layouts_are_read_as_rows(tmp_path):
     assert pandas_records('{"text": "a", "answers": {"text": ["x"], "answer_start": [0]}}') is None
     assert pandas_records('{"tokens": ["EU"], "tags": ["S-ORG"]}') is None
     assert pandas_records('{"a": {"0": {"x": 1}}}') is None
+    numbered = pd.DataFrame({0: ["a", "b"], 1: [1, 0]})  # integer column names and index: the default layout
+    assert pandas_records(numbered.to_json()) == [{"0": "a", "1": 1}, {"0": "b", "1": 0}]
 
 
 def test_parquet_files_are_read_with_their_label_names(tmp_path):
