@@ -181,6 +181,29 @@ def _is_int(key: str) -> bool:
     return key.removeprefix("-").isdigit()
 
 
+def _first_record_is_an_object(path: str, text: str, where: str) -> None:
+    """A JSON list or JSON lines whose first record is a list (pandas' ``orient="values"``,
+    ``[["a film", 1], ...]``) is an error: datasets would read it as one column named ``text`` holding
+    lists, and the run would fail later on a missing column."""
+    text = text.removeprefix("\ufeff")
+    body = text.lstrip()
+    try:
+        first, end = json.JSONDecoder().raw_decode(body)
+    except json.JSONDecodeError:
+        return  # datasets' error is explained afterwards
+    if isinstance(first, list) and not body[end:].strip():  # a JSON list of records
+        if not first:
+            return
+        first, place = first[0], f"{path}, record 1"
+    else:  # JSON lines: the first line's record
+        place = f"{path}:{text[: len(text) - len(body)].count(chr(10)) + 1}"
+    if isinstance(first, list):  # (a plain string is a row of one column, 'text', as datasets reads it)
+        raise UserError(
+            f"{where}: {place}: a JSON list, not an object naming its columns; write each row "
+            'as {"text": ..., "label": ...} (pandas: df.to_json(orient="records", lines=True))'
+        )
+
+
 def _explain_json(paths: list[str], where: str) -> None:
     """After datasets failed to read JSON files: name the file and line at fault, if there is one."""
     for path in paths:
@@ -336,6 +359,8 @@ def read_files(
             field = {"field": "data"} if all(records_under_data(text) for text in texts.values()) else {}
             tables = {} if field else {p: pandas_records(text) for p, text in texts.items()}  # each file parsed once
             if all(rows is None for rows in tables.values()):
+                for p, text in texts.items():
+                    _first_record_is_an_object(p, text, where)
                 return load_dataset("json", data_files=paths, split="train", **field)
             from datasets import Dataset
 

@@ -401,3 +401,18 @@ def test_a_txt_file_sniffed_as_csv_names_the_text_format(tmp_path):
     corpus.write_text("a sentence\nanother one, with a comma\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"corpus.txt:2: 2 field\(s\).*one text per line is data.format=text"):
         read_files([str(corpus)], "auto", "data.train")
+
+
+def test_json_rows_written_as_lists_are_an_error_naming_the_record(tmp_path):
+    # pandas' orient="values": before, one column 'text' holding lists, then "no column 'sentence'"
+    import pandas as pd
+
+    pd.DataFrame({"sentence": ["a film", "dull"], "label": [1, 0]}).to_json(tmp_path / "values.json", orient="values")
+    with pytest.raises(UserError, match=r"^data.train: .*values.json, record 1: a JSON list, not an object naming its "
+                                        r"columns; write each row as \{\"text\": \.\.\., \"label\": \.\.\.\}"):
+        read_split(str(tmp_path / "values.json"), "train")
+    (tmp_path / "lists.jsonl").write_text('\n\n["a film", 1]\n["dull", 0]\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"lists.jsonl:3: a JSON list"):
+        read_split(str(tmp_path / "lists.jsonl"), "train")
+    (tmp_path / "texts.json").write_text('["a film", "dull"]', encoding="utf-8")  # strings: one text column, as before
+    assert read_split(str(tmp_path / "texts.json"), "train")["text"] == ["a film", "dull"]
