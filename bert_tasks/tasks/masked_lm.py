@@ -7,7 +7,9 @@ model predicts the original token at each. Of the chosen tokens 80% are replaced
 (the default) the choice is made per word, as in BERT's whole-word-masking models: every piece
 of a chosen word is predicted (``un ##believ ##able``), so the model cannot guess a piece from
 the rest of its word. Words are the tokenizer's own pre-tokenisation (for BERT: split at
-whitespace and punctuation), read from the fast tokenizer's word ids.
+whitespace and punctuation), read from the fast tokenizer's word ids. ``task.words: whitespace`` takes runs
+of non-space characters instead, for text segmented into words by spaces (Chinese, whose
+characters BERT's tokenizer splits one by one: Chinese BERT-wwm's whole-word masking).
 
 A text longer than ``data.max_length`` tokens becomes consecutive windows of that many tokens
 (each with its own ``[CLS]`` and ``[SEP]``), so no text is lost (a text pair is cut at
@@ -32,7 +34,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,6 +59,12 @@ class MaskedLMOptions(TaskOptions):
     mask_replace_prob: float = field(default=0.8, metadata={"help": "Share of chosen tokens replaced by [MASK]."})
     random_replace_prob: float = field(
         default=0.1, metadata={"help": "Share of chosen tokens replaced by a random token (the rest stay as they are)."}
+    )
+    words: Literal["tokenizer", "whitespace"] = field(
+        default="tokenizer",
+        metadata={"help": "What whole_word_mask takes as a word: the tokenizer's words (BERT: split at whitespace "
+                          "and punctuation) or runs of non-space characters (text segmented into words by spaces, "
+                          "e.g. Chinese, which BERT's tokenizer splits into characters)."},
     )
     top_k: int = field(default=5, metadata={"help": "Predictions per [MASK] that predict() returns."})
 
@@ -103,6 +111,18 @@ def choose_tokens(word_ids: list[int], probability: float, rand: Any) -> list[in
             continue  # this word would overshoot: a shorter one may still fit
         chosen.extend(groups[k])
     return sorted(chosen)
+
+
+def space_runs(text: str) -> list[int]:
+    """For each character of ``text``, the number of the run of non-space characters it belongs to
+    (spaces take the number of the run before them)."""
+    out, run, inside = [], -1, False
+    for ch in text:
+        if not ch.isspace() and not inside:
+            run += 1
+        inside = not ch.isspace()
+        out.append(max(run, 0))
+    return out
 
 
 def mask_batch(input_ids: Any, word_ids: Any, options: MaskedLMOptions, tokenizer: Any, rand: Any = None):
@@ -252,18 +272,25 @@ class MaskedLM(TaskAdapter):
         if not tokenizer.is_fast:
             raise UserError("task masked_lm needs a fast tokenizer (its word ids group the pieces of a word)")
         self.tokenizer = tokenizer
-        pair = self.pair
+        pair, by_spaces = self.pair, self.options.words == "whitespace"
 
         def encode(batch: dict) -> dict:
             texts = [t or "" for t in batch["text"]]
             pairs = [t or "" for t in batch["text_pair"]] if pair else None
             # a long single text: consecutive windows of max_length tokens (one row each); a pair: cut
-            enc = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_overflowing_tokens=not pair)
+            enc = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_overflowing_tokens=not pair,
+                            return_offsets_mapping=by_spaces)
             source = enc.pop("overflow_to_sample_mapping", list(range(len(texts))))
+            offsets = enc.pop("offset_mapping", None)
             words, window = [], []
             for i in range(len(source)):
                 # Pieces of one word share an id; the second text's words are numbered after the first's.
                 seq, ids = enc.sequence_ids(i), enc.word_ids(i)
+                if by_spaces:  # a word: the run of non-space characters a token starts in
+                    k = source[i]
+                    runs = (space_runs(texts[k]), space_runs(pairs[k]) if pair else [])
+                    ids = [None if w is None or s is None or a == b else runs[s][a]
+                           for w, s, (a, b) in zip(ids, seq, offsets[i])]
                 shift = 1 + max((w for w, s in zip(ids, seq) if s == 0 and w is not None), default=-1)
                 words.append([-1 if w is None else w + (shift if s == 1 else 0) for w, s in zip(ids, seq)])
                 window.append(window[-1] + 1 if i and source[i] == source[i - 1] else 0)

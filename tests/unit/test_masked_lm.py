@@ -23,7 +23,8 @@ def tokenizer(tiny_encoder):
     return AutoTokenizer.from_pretrained(tiny_encoder)
 
 
-def encoded(ad, tokenizer, texts, pairs=None, max_length=64):
+def encoded(ad, tokenizer, text, text_pair=None, max_length=64):
+    texts, pairs = text, text_pair
     data = {"text": texts} if pairs is None else {"text": texts, "text_pair": pairs}
     rows = ad.prepare({"train": Dataset.from_dict(data)}, {})
     return rows["train"].map(ad.encode_fn(tokenizer, max_length), batched=True, remove_columns=rows["train"].column_names)
@@ -281,3 +282,27 @@ def test_a_checkpoint_without_an_mlm_head_is_explained_not_called_corrupted(tiny
     with caplog.at_level("WARNING", logger="bert_tasks"):
         adapter().build_model(str(tmp_path / "with_head"))
     assert "ships no masked-LM head" not in caplog.text
+
+
+def test_words_whitespace_groups_the_characters_of_space_separated_words(tmp_path):
+    # Chinese BERT tokenizers split every character: with words=whitespace, a pre-segmented word is masked whole
+    from transformers import AutoTokenizer
+
+    from bert_tasks import build_tiny_bert
+    from bert_tasks.tasks.masked_lm import space_runs
+
+    assert space_runs(" ab  c d") == [0, 0, 0, 0, 0, 1, 1, 2]
+    zh = AutoTokenizer.from_pretrained(build_tiny_bert(tmp_path / "zh", ["我 喜欢 这部 电影 。 今天 天气"], lowercase=False))
+    rows = {"text": ["我 喜欢 这部 电影。"], "text_pair": ["今天 天气"]}
+    by_tokenizer = encoded(adapter(), zh, **rows)[0]["word_ids"]
+    assert by_tokenizer == [-1, 0, 1, 2, 3, 4, 5, 6, 7, -1, 8, 9, 10, 11, -1]  # one word per character
+    ad = adapter(words="whitespace")
+    ds = encoded(ad, zh, **rows)
+    assert ds[0]["word_ids"] == [-1, 0, 1, 1, 2, 2, 3, 3, 3, -1, 4, 4, 5, 5, -1]  # 喜欢 one word; 。 joins 电影
+    ids, words = torch.tensor([ds[0]["input_ids"]] * 200), torch.tensor([ds[0]["word_ids"]] * 200)
+    _, labels = mask_batch(ids, words, ad.options, zh, torch.Generator().manual_seed(0))
+    for row in labels != IGNORE:
+        for w in set(words[0][row].tolist()):  # a chosen word is chosen with all its characters
+            assert row[words[0] == w].all()
+    with pytest.raises(UserError, match="task.words"):
+        load_recipe("sst2_mlm", ["task.words=spaces"])
