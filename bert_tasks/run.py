@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from .errors import UserError
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_dry_run(training.dry_run(recipe))
             return 0
         run_dir, metrics = training.train(recipe)
-        _print_metrics(run_dir, metrics)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch, the process that wrote the run
+            _print_metrics(run_dir, metrics)
         return 0
 
     return _guarded(args.debug, work)

@@ -25,6 +25,7 @@ def run(cmd, out, extra):
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("run directory:") == 1, proc.stdout[-2000:]  # printed by one process, not by each
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     return [h["loss"] for h in history if "loss" in h], json.loads((out / "metrics.json").read_text())["validation"]
 
