@@ -1,4 +1,6 @@
-"""Model heads that transformers does not ship: several softmax heads on one encoder.
+"""The former model of task ``multihead``, kept so that runs saved with it still load (the task now
+trains the encoder's standard sequence-classification head with every head's labels side by side,
+:mod:`bert_tasks.tasks.multihead`): several softmax heads on one BERT encoder.
 
 ``BertForMultiHeadClassification``: BERT's pooled ``[CLS]`` vector -> dropout ->
 one linear layer per named head; the loss is the (weighted) sum of each head's

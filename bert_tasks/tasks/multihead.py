@@ -13,15 +13,19 @@ cross-entropy per head, losses summed (``weight`` per head). Each head reads
   first label's group (``rule: first``).
 
 Metrics per head (``<head>_accuracy``, ``<head>_macro_f1``); ``macro_f1`` (the
-mean over heads) picks the best checkpoint. The model is
-:class:`bert_tasks.heads.BertForMultiHeadClassification`, reloaded by the
-toolkit's predictor.
+mean over heads) picks the best checkpoint. The model is the encoder's standard
+``AutoModelForSequenceClassification`` with one output per label of every head
+(``id2label``: ``head:label``; each head is its slice of the logits, and the
+loss, :func:`summed_head_losses`, sums the heads' cross-entropies), so any
+encoder with a sequence-classification head works; runs saved with the former
+:class:`bert_tasks.heads.BertForMultiHeadClassification` still load.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -36,6 +40,21 @@ from ..rundir import write_jsonl
 from .base import class_names, register_task, sequence_logits
 from .classification import Classification, SequenceOptions, check_labels, select_columns, softmax
 from .multilabel import _label_names_file, label_items
+
+
+def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None, *, sizes: list[int],
+                       weights: list[float], torch: Any) -> Any:
+    """``Trainer(compute_loss_func=...)`` of :class:`MultiHead`: sum of ``weights[h]`` x the
+    cross-entropy of head ``h`` (logits ``[:, start:start + sizes[h]]``, labels ``[:, h]``)."""
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    loss, start = logits.new_zeros(()), 0
+    for h, (size, weight) in enumerate(zip(sizes, weights)):
+        target = labels[:, h].long()
+        if (target != -100).any():  # a batch may hold no label for a head
+            ce = torch.nn.functional.cross_entropy(logits[:, start : start + size], target, ignore_index=-100)
+            loss = loss + weight * ce
+        start += size
+    return loss
 
 
 @dataclass
@@ -181,29 +200,34 @@ class MultiHead(Classification):
 
     # -- model --------------------------------------------------------------
     def build_model(self, encoder_path: str, **load_kwargs: Any):
-        from transformers import AutoConfig
-
-        from ..heads import BertForMultiHeadClassification
-
-        config = AutoConfig.from_pretrained(
-            encoder_path, trust_remote_code=load_kwargs.pop("trust_remote_code", False), **self.options.model_config
-        )
-        if config.model_type != "bert":
-            raise UserError(
-                f"task multihead runs on BERT encoders (model_type 'bert'); encoder '{encoder_path}' is "
-                f"'{config.model_type}'. Use task multilabel, or one classification recipe per attribute"
-            )
-        config.heads = self.head_labels
-        config.head_weights = {n: s.weight for n, s in self.specs.items()}
-        model = BertForMultiHeadClassification.from_pretrained(encoder_path, config=config, **load_kwargs)
-        self._start_model(model)
+        """The encoder's standard sequence-classification head with one output per label of every
+        head (``id2label``: ``head:label``, heads in order): the logits of a head are its slice, and
+        :meth:`loss_function` sums the heads' cross-entropies. Any encoder with such a head works; a
+        linear layer over all heads' labels is one linear layer per head side by side."""
+        model = super().build_model(encoder_path, **load_kwargs)  # num_labels = len(self.names)
+        model.config.heads = self.head_labels
+        model.config.head_weights = {n: s.weight for n, s in self.specs.items()}
         return model
+
+    def loss_function(self):
+        """The weighted sum over heads of each head's cross-entropy on its slice of the logits; labels
+        are (batch, heads) class ids, -100 where a row has none for a head (a head with no label in
+        the batch adds nothing)."""
+        import torch
+
+        sizes = [len(labels) for labels in self.head_labels.values()]
+        weights = [float(self.specs[name].weight) for name in self.head_labels]
+        return partial(summed_head_losses, sizes=sizes, weights=weights, torch=torch)
 
     @classmethod
     def load_model(cls, run_dir: str) -> Any:
-        from ..heads import BertForMultiHeadClassification
+        from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        return BertForMultiHeadClassification.from_pretrained(run_dir, use_safetensors=True)
+        if "BertForMultiHeadClassification" in (AutoConfig.from_pretrained(run_dir).architectures or []):
+            from ..heads import BertForMultiHeadClassification  # a run saved before the standard head
+
+            return BertForMultiHeadClassification.from_pretrained(run_dir, use_safetensors=True)
+        return AutoModelForSequenceClassification.from_pretrained(run_dir, use_safetensors=True)
 
     # -- evaluation ---------------------------------------------------------
     def _split_logits(self, logits: np.ndarray) -> dict[str, np.ndarray]:

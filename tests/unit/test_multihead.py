@@ -61,26 +61,56 @@ def test_head_labels_are_distinct():
 
 
 def test_model_sums_head_losses(tiny_encoder):
-    ad = adapter(heads=HEADS)
+    ad = adapter(heads={**HEADS, "size": {"column": "size", "weight": 0.5}})
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
     model = ad.build_model(tiny_encoder).eval()
+    assert type(model).__name__ == "BertForSequenceClassification"  # the standard head, one output per label
+    assert model.config.id2label == {0: "ekman:joy", 1: "ekman:anger", 2: "ekman:neutral", 3: "size:L", 4: "size:S"}
+    assert model.config.heads == {"ekman": ["joy", "anger", "neutral"], "size": ["L", "S"]}
     ids = torch.tensor([[2, 7, 3], [2, 8, 3]])
     labels = torch.tensor([[0, 1], [1, -100]])
-    out = model(input_ids=ids, labels=labels)
+    out = model(input_ids=ids)
     assert out.logits.shape == (2, 3 + 2)
     ek, sz = out.logits[:, :3], out.logits[:, 3:]
-    expected = torch.nn.functional.cross_entropy(ek, labels[:, 0]) + torch.nn.functional.cross_entropy(sz[:1], labels[:1, 1])
-    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    expected = torch.nn.functional.cross_entropy(ek, labels[:, 0]) + 0.5 * torch.nn.functional.cross_entropy(sz[:1], labels[:1, 1])
+    assert ad.loss_function()(out, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+    no_size = torch.tensor([[0, -100], [1, -100]])  # a head without a label in the batch adds nothing
+    only_ek = torch.nn.functional.cross_entropy(ek, no_size[:, 0])
+    assert ad.loss_function()(out, no_size).item() == pytest.approx(only_ek.item(), rel=1e-5)
 
 
-def test_non_bert_encoder_is_a_clear_error(tmp_path):
-    from transformers import DistilBertConfig
+def test_a_non_bert_encoder_trains_its_own_classification_head(tmp_path):
+    # before: "task multihead runs on BERT encoders"; now any encoder with a sequence-classification head
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
-    DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2, hidden_dim=64).save_pretrained(tmp_path)
+    from bert_tasks import build_tiny_bert
+
+    tok = AutoTokenizer.from_pretrained(build_tiny_bert(tmp_path / "bert", ["a b c d"]))
+    DistilBertModel(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=1, n_heads=2, hidden_dim=64)).save_pretrained(
+        tmp_path / "distil")
     ad = adapter(heads=HEADS)
     ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "2"], "size": ["S", "L"]})}, {})
-    with pytest.raises(UserError, match="task multihead runs on BERT encoders .* is 'distilbert'"):
-        ad.build_model(str(tmp_path))
+    model = ad.build_model(str(tmp_path / "distil"))
+    assert type(model).__name__ == "DistilBertForSequenceClassification" and model.config.num_labels == 5
+    out = model(input_ids=torch.tensor([[1, 2, 3]]))
+    loss = ad.loss_function()(out, torch.tensor([[2, 0]]))
+    loss.backward()
+    assert loss.item() > 0 and model.classifier.weight.grad.abs().sum() > 0
+
+
+def test_a_run_saved_with_the_former_bert_multihead_class_still_loads(tiny_encoder, tmp_path):
+    from bert_tasks.heads import BertForMultiHeadClassification
+
+    from transformers import BertConfig
+
+    config = BertConfig.from_pretrained(tiny_encoder)
+    config.heads = {"ekman": ["joy", "anger"], "size": ["L"]}
+    old = BertForMultiHeadClassification.from_pretrained(tiny_encoder, config=config)
+    old.save_pretrained(tmp_path)
+    loaded = MultiHead.load_model(str(tmp_path))
+    assert type(loaded) is BertForMultiHeadClassification
+    ids = torch.tensor([[2, 7, 3]])
+    assert torch.equal(loaded.eval()(input_ids=ids).logits, old.eval()(input_ids=ids).logits)
 
 
 def test_hub_class_label_columns_are_read_by_their_names():
