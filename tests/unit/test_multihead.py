@@ -99,9 +99,9 @@ def test_a_non_bert_encoder_trains_its_own_classification_head(tmp_path):
 
 
 def test_a_run_saved_with_the_former_bert_multihead_class_still_loads(tiny_encoder, tmp_path):
-    from bert_tasks.heads import BertForMultiHeadClassification
-
     from transformers import BertConfig
+
+    from bert_tasks.heads import BertForMultiHeadClassification
 
     config = BertConfig.from_pretrained(tiny_encoder)
     config.heads = {"ekman": ["joy", "anger"], "size": ["L"]}
