@@ -126,3 +126,9 @@ def test_multihead_save_load_same_predictions(tiny_encoder, tmp_path):
         assert scored[head]["macro_f1"] == pytest.approx(metrics["test"][head]["macro_f1"])
     assert scored["loss"] == pytest.approx(metrics["test"]["loss"])
     assert read_jsonl(tmp_path / "ev" / "predictions_test.jsonl") == read_jsonl(out / "predictions_test.jsonl")
+    # a plain transformers folder: the pipeline loads it, its labels named head:label (one softmax over all)
+    from transformers import pipeline
+
+    scores = pipeline("text-classification", model=str(out), top_k=None)([rows[0]["text"]])[0]
+    assert {s["label"] for s in scores} == {f"{h}:{lab}" for h, labels in
+                                           json.loads((out / "config.json").read_text())["heads"].items() for lab in labels}
