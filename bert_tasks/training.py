@@ -20,8 +20,10 @@ Run directory (``train.output_dir``):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import re
 from collections.abc import Iterable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -357,7 +359,10 @@ def training_arguments(recipe: Recipe):
     try:
         args = TrainingArguments(**kwargs)
     except (ValueError, TypeError) as e:
-        raise UserError(f"train: {e}") from None
+        # transformers names its keys as command-line flags (--logging_steps): here they are recipe keys
+        fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+        message = re.sub(r"--(\w+)", lambda m: f"train.{m[1]}" if m[1] in fields else m[0], str(e))
+        raise UserError(f"train: {message}") from None
     _check_packages(args)
     _check_hub(args)
     why = get_task(recipe.task.name).no_label_smoothing

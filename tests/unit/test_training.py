@@ -311,3 +311,12 @@ def test_gradient_accumulation_trains_as_one_larger_batch(name, tiny_encoder, tm
     assert len(logs[1]) == 4  # two steps' loss and gradient norm
     for steps in (2, 4):
         assert logs[steps] == pytest.approx(logs[1], rel=1e-4)
+
+
+def test_transformers_argument_errors_name_recipe_keys_not_flags(tmp_path):
+    # before: "... requires non-zero --logging_steps" (transformers' command-line flag)
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import training_arguments
+
+    with pytest.raises(UserError, match=r"^train: .*requires non-zero train\.logging_steps$"):
+        training_arguments(load_recipe("sst2", [f"train.output_dir={tmp_path}", "train.logging_steps=0"]))
