@@ -150,8 +150,9 @@ def pandas_records(text: str) -> list[dict] | None:
     """The rows of a JSON document in one of pandas' table layouts: ``df.to_json()``'s default
     (``{"text": {"0": ..., "1": ...}, "label": {...}}``, columns of index -> value),
     ``orient="index"`` (``{"0": {"text": ..., "label": ...}, ...}``: told from the default by an
-    integer index and column names that are not all integers) or ``orient="split"`` (``{"columns": [...], "index": [...], "data": [[...], ...]}``); None for any
-    other JSON (records, lines, SQuAD's articles). Before, either was read as a single row."""
+    integer index and column names that are not all integers) or ``orient="split"``
+    (``{"columns": [...], "index": [...], "data": [[...], ...]}``); None for any other JSON
+    (records, lines, SQuAD's articles). Before, these were read as a single row."""
     body = text.removeprefix("\ufeff").strip()
     if not body.startswith("{") or not body.endswith("}"):
         return None

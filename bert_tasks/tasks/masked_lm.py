@@ -7,9 +7,9 @@ model predicts the original token at each. Of the chosen tokens 80% are replaced
 (the default) the choice is made per word, as in BERT's whole-word-masking models: every piece
 of a chosen word is predicted (``un ##believ ##able``), so the model cannot guess a piece from
 the rest of its word. Words are the tokenizer's own pre-tokenisation (for BERT: split at
-whitespace and punctuation), read from the fast tokenizer's word ids. ``task.words: whitespace`` takes runs
-of non-space characters instead, for text segmented into words by spaces (Chinese, whose
-characters BERT's tokenizer splits one by one: Chinese BERT-wwm's whole-word masking).
+whitespace and punctuation), read from the fast tokenizer's word ids. ``task.words:
+whitespace`` takes runs of non-space characters instead, for text segmented into words by spaces
+(Chinese, whose characters BERT's tokenizer splits one by one: Chinese BERT-wwm's masking).
 
 A text longer than ``data.max_length`` tokens becomes consecutive windows of that many tokens
 (each with its own ``[CLS]`` and ``[SEP]``), so no text is lost (a text pair is cut at
