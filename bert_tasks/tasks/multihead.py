@@ -43,11 +43,13 @@ from .multilabel import _label_names_file, label_items
 
 
 def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None, *, sizes: list[int],
-                       weights: list[float], torch: Any) -> Any:
+                       weights: list[float]) -> Any:
     """``Trainer(compute_loss_func=...)`` of :class:`MultiHead`: sum of ``weights[h]`` x the
     cross-entropy of head ``h`` (logits ``[:, start:start + sizes[h]]``, labels ``[:, h]``)."""
+    import torch
+
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-    loss, start = logits.new_zeros(()), 0
+    loss, start = logits.sum() * 0.0, 0  # 0 with a gradient: a batch with no label at all still steps
     for h, (size, weight) in enumerate(zip(sizes, weights)):
         target = labels[:, h].long()
         if (target != -100).any():  # a batch may hold no label for a head
@@ -213,11 +215,9 @@ class MultiHead(Classification):
         """The weighted sum over heads of each head's cross-entropy on its slice of the logits; labels
         are (batch, heads) class ids, -100 where a row has none for a head (a head with no label in
         the batch adds nothing)."""
-        import torch
-
         sizes = [len(labels) for labels in self.head_labels.values()]
         weights = [float(self.specs[name].weight) for name in self.head_labels]
-        return partial(summed_head_losses, sizes=sizes, weights=weights, torch=torch)
+        return partial(summed_head_losses, sizes=sizes, weights=weights)
 
     @classmethod
     def load_model(cls, run_dir: str) -> Any:

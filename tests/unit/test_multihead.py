@@ -77,6 +77,8 @@ def test_model_sums_head_losses(tiny_encoder):
     no_size = torch.tensor([[0, -100], [1, -100]])  # a head without a label in the batch adds nothing
     only_ek = torch.nn.functional.cross_entropy(ek, no_size[:, 0])
     assert ad.loss_function()(out, no_size).item() == pytest.approx(only_ek.item(), rel=1e-5)
+    nothing = ad.loss_function()(out, torch.full((2, 2), -100))  # no label for any head: 0, and it back-propagates
+    assert nothing.item() == 0.0 and nothing.requires_grad
 
 
 def test_a_non_bert_encoder_trains_its_own_classification_head(tmp_path):
