@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from .errors import UserError
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_dry_run(training.dry_run(recipe))
             return 0
         run_dir, metrics = training.train(recipe)
-        if os.environ.get("RANK", "0") == "0":  # under torchrun / accelerate launch, the process that wrote the run
+        if training.writes_the_run():  # once under torchrun / accelerate launch, not by every process
             _print_metrics(run_dir, metrics)
         return 0
 

@@ -642,11 +642,17 @@ def train(recipe: Recipe | str, overrides: Iterable[str] = ()) -> tuple[str, dic
         return _train(recipe)
 
 
+def writes_the_run() -> bool:
+    """True in the process that writes the run folder: rank 0 under torchrun / accelerate launch
+    (before any process group exists), the only process otherwise."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @contextmanager
 def _holding_output_dir(recipe: Recipe):
     """The process that writes the run folder (rank 0) locks it for the whole run: a second run into
     the same folder (another terminal, a second job) is refused before it reads anything."""
-    if os.environ.get("RANK", "0") != "0":
+    if not writes_the_run():
         yield  # other ranks write nothing
         return
     with locked_output_dir(recipe.train["output_dir"]):
