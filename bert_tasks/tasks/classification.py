@@ -256,6 +256,8 @@ class Classification(TaskAdapter):
                 hint = ""
                 if isinstance(value, bool) and self.options.labels is not None and len(self.names) == 2:
                     hint = f"; for true/false labels write task.labels={{false: {self.names[0]}, true: {self.names[1]}}}"
+                elif split == "train" and self.options.labels is not None:
+                    hint = "; to take the label set from train instead, drop the recipe's list with ~task.labels"
                 raise UserError(
                     f"{split} split ({source}), row {row + 1}: label '{value}' is not among {known} {self.values}"
                     f"{named}{hint}"

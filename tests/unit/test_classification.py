@@ -44,8 +44,16 @@ def test_labels_may_be_written_by_name():
     ad = adapter(labels={0: "neg", 1: "pos"})
     out = ad.prepare({"train": ds(text=["a", "b", "c"], label=["pos", "neg", "1"])}, {})
     assert out["train"]["label"] == [1, 0, 1]
-    with pytest.raises(UserError, match=r"label 'bad' is not among task.labels \['0', '1'\] \(names: neg, pos\)"):
+    with pytest.raises(UserError, match=r"label 'bad' is not among task.labels \['0', '1'\] \(names: neg, pos\); "
+                                        r"to take the label set from train instead, drop the recipe's list with "
+                                        r"~task.labels"):
         adapter(labels={0: "neg", 1: "pos"}).prepare({"train": ds(text=["a", "b"], label=["pos", "bad"])}, {})
+    with pytest.raises(UserError, match=r"validation split \(.*\), row 2: label 'bad' is not among task.labels "
+                                        r"\['0', '1'\] \(names: neg, pos\)$"):
+        adapter(labels={0: "neg", 1: "pos"}).prepare(
+            {"train": ds(text=["a", "b"], label=["pos", "neg"]), "validation": ds(text=["a", "b"], label=["pos", "bad"])},
+            {},
+        )
 
 
 def test_boolean_labels_against_numbered_ones_say_how_to_name_them():
