@@ -76,7 +76,10 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=RecipeLoader)
 
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+# Installed (pip install ., a wheel): the recipes travel inside the package; a source checkout (also an
+# editable install) reads the repository's recipes/ folder itself.
+_PACKAGE = Path(__file__).resolve().parent
+RECIPES_DIR = _PACKAGE / "recipes" if (_PACKAGE / "recipes").is_dir() else _PACKAGE.parent / "recipes"
 SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code", "layer_lr_decay",
             "early_stopping_patience", "early_stopping_threshold")
 DataPath = str | list[str] | None
