@@ -314,6 +314,21 @@ def check_fields(path: str, text: str, kind: str, where: str, header: bool = Tru
             raise UserError(f"{where}: {path}:{number}: {len(fields)} field(s), but {what} ({hint})")
 
 
+def _relative_path_hint(path: str) -> str:
+    """For a relative path not found: where it was looked for, and the shipped sample of that name if any
+    (a shipped recipe copied to another folder keeps its relative ``data/...`` paths)."""
+    if os.path.isabs(path):
+        return ""
+    from .recipe import RECIPES_DIR
+
+    hint = (f" (a relative path in a recipe file is read beside that file, one on the command line from the "
+            f"current folder, {os.getcwd()})")
+    shipped = RECIPES_DIR / path
+    if shipped.is_file():
+        hint += f"; the shipped sample of that name is {shipped}"
+    return hint
+
+
 def read_files(
     paths: list[str],
     fmt: str,
@@ -333,7 +348,7 @@ def read_files(
     paths = expand_paths(paths, where)
     for p in paths:
         if not os.path.isfile(p):
-            raise UserError(f"{where}: file not found: {p}")
+            raise UserError(f"{where}: file not found: {p}{_relative_path_hint(p)}")
     kinds = {file_format(p, fmt) for p in paths}
     if len(kinds) > 1:
         raise UserError(f"{where}: files of different formats {sorted(kinds)} in one split: {paths}")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -54,6 +55,19 @@ def test_txt_is_sniffed(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(UserError, match=r"data.train: file not found: .*nope.tsv"):
         read_split(str(tmp_path / "nope.tsv"), "train")
+
+
+def test_missing_relative_file_says_where_it_was_read_and_names_a_shipped_sample(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as from a shipped recipe copied here, its data/... paths left as they were
+    shipped = (SAMPLES / "sst2" / "train.tsv").resolve()
+    with pytest.raises(UserError, match=(
+        r"^data.train: file not found: data/sst2/train.tsv \(a relative path in a recipe file is read beside that "
+        rf"file, one on the command line from the current folder, {re.escape(str(tmp_path))}\); the shipped sample "
+        rf"of that name is {re.escape(str(shipped))}$"
+    )):
+        read_split("data/sst2/train.tsv", "train")
+    with pytest.raises(UserError, match=rf"file not found: mine.tsv \(.*current folder, {re.escape(str(tmp_path))}\)$"):
+        read_split("mine.tsv", "train")
 
 
 def test_not_utf8_names_byte_offset(tmp_path):
