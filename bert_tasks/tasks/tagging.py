@@ -150,6 +150,14 @@ class TaggingOptions(TaskOptions):
     model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
+def _tag_place(ds: Any, source: str | None, row: int, position: int) -> str:
+    """Where tag ``position`` of sentence ``row`` is: ``file:line`` for CoNLL files, else the row."""
+    if "line" in ds.column_names:
+        file = ds[row]["file"] if "file" in ds.column_names else source
+        return f"{file}:{ds[row]['line'] + position}"
+    return f"{source}, row {row + 1}"
+
+
 def _entity_types(tag_lists: list[list[str]]) -> set[str]:
     """The entity types named by tags (``B-PER`` -> ``PER``)."""
     return {t.split("-", 1)[1] for tags in tag_lists for t in tags if t != "O"}
@@ -238,8 +246,6 @@ class Tagging(TaskAdapter):
                             "alone", split, source, " ".join(tokens[0][:4]))
             rows = {"tokens": tokens}
             if col["tags"] in ds.column_names:
-                files = ds["file"] if "file" in ds.column_names else [source] * len(ds)
-                lines = ds["line"] if "line" in ds.column_names else None
                 converted, bad, first = [], 0, None
                 for i, tags in enumerate(ds[col["tags"]]):
                     if len(tags) != len(tokens[i]):
@@ -248,7 +254,7 @@ class Tagging(TaskAdapter):
                     if invalid:
                         bad += 1
                         if first is None:
-                            first = f"{files[i]}:{lines[i] + invalid[0]}" if lines else f"{source}, row {i + 1}"
+                            first = _tag_place(ds, source, i, invalid[0])
                     converted.append(new)
                     types.update(t.split("-", 1)[1] for t in new if t != "O")
                 if bad:
@@ -273,7 +279,11 @@ class Tagging(TaskAdapter):
             for split, rows in out.items():
                 extra = _entity_types(rows.get("tags", [])) - known
                 if extra:
-                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} {why}")
+                    row, position = next((i, j) for i, tags in enumerate(rows["tags"]) for j, t in enumerate(tags)
+                                         if t != "O" and t.split("-", 1)[1] in extra)
+                    place = _tag_place(splits[split], sources.get(split), row, position)
+                    raise UserError(f"{split} split ({sources.get(split)}): entity types {sorted(extra)} {why} "
+                                    f"(the first at {place})")
         if not self.labels:
             self.labels = label_set(types, scheme)
         from datasets import Dataset

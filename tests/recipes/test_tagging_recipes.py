@@ -165,5 +165,6 @@ def test_evaluate_cli_scores_a_file_as_the_run_scored_its_test_split(conll_run, 
     other = tmp_path / "other.txt"
     other.write_text("EU B-ORG\nrejects O\n\n", encoding="utf-8")
     proc = run_cli("evaluate", str(conll_run), "--data", str(other), "--output", str(tmp_path / "ev2"))
-    assert proc.returncode == 2 and "entity types ['ORG'] are not among the run's types ['LOC', 'PER']" in proc.stderr
+    assert proc.returncode == 2 and (f"entity types ['ORG'] are not among the run's types ['LOC', 'PER'] "
+                                     f"(the first at {other}:1)") in proc.stderr
     assert not (tmp_path / "ev2").exists() and not list(tmp_path.glob(".ev2*"))  # nothing half-written

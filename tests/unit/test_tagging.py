@@ -131,9 +131,11 @@ def test_tags_under_another_name_are_pointed_at():
 
 
 def test_unknown_type_in_validation():
-    with pytest.raises(UserError, match=r"entity types \['MISC'\] never occur in train"):
+    with pytest.raises(UserError, match=r"entity types \['MISC'\] never occur in train \(the first at v.json, row 2\)$"):
         adapter().prepare({"train": Dataset.from_dict({"tokens": [["a"]], "tags": [["B-PER"]]}),
-                           "validation": Dataset.from_dict({"tokens": [["a"]], "tags": [["B-MISC"]]})}, {})
+                           "validation": Dataset.from_dict({"tokens": [["a"], ["b", "c"]],
+                                                            "tags": [["B-PER"], ["O", "B-MISC"]]})},
+                          {"validation": "v.json"})
 
 
 def test_all_pieces_continuation_tags(tok):
