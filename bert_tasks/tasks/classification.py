@@ -17,6 +17,7 @@ Example (piecemeal, with your own Trainer):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +28,7 @@ import numpy as np
 from .. import plots
 from ..config_check import closest
 from ..data import check_text_column
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import TaskAdapter, TaskOptions, class_names, register_task, sequence_logits, split_inputs
@@ -74,6 +75,15 @@ def _label_key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def _check_no_missing_label(labels: list, where: str, column: str) -> None:
+    """Every row of a labelled split has a label; a blank cell (or NaN, null) would otherwise become a class
+    of its own ('' or 'nan') when the labels are inferred from train."""
+    for row, value in enumerate(labels):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or _label_key(value) == "":
+            raise UserError(f"{where}, row {row + 1}: no label in column '{column}' ({shown(value)}); "
+                            f"every row of a labelled split needs one")
 
 
 def check_labels(items: list[str], where: str, what: str = "label") -> None:
@@ -204,6 +214,10 @@ class Classification(TaskAdapter):
             columns: the recipe's ``data.columns`` mapping (role -> column name).
         """
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"])
+        for split, ds in out.items():
+            if "label" in ds.column_names:
+                _check_no_missing_label(ds["label"], f"{split} split ({sources.get(split, 'data')})",
+                                        (columns or {}).get("label", "label"))
         self._fix_label_set(out, sources)
         for split in sorted(out, key=lambda s: s != "train"):  # train first: a one-class train is named first
             if "label" in out[split].column_names:

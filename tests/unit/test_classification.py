@@ -56,6 +56,21 @@ def test_labels_may_be_written_by_name():
         )
 
 
+@pytest.mark.parametrize("missing, shown", [("", "''"), (" ", "' '"), (None, "null"), (float("nan"), "nan")])
+def test_a_missing_label_is_an_error_not_a_class(missing, shown):
+    train = ds(text=["a", "b", "c"], label=["1", missing, "0"] if isinstance(missing, str) or missing is None
+               else [1.0, missing, 0.0])
+    for labels in (None, {0: "neg", 1: "pos"}):  # before: inferred labels got a class '' (or 'nan')
+        with pytest.raises(UserError, match=rf"^train split \(t.tsv\), row 2: no label in column 'stars' "
+                                            rf"\({re.escape(shown)}\); every row of a labelled split needs one$"):
+            adapter(labels=labels).prepare({"train": train.rename_column("label", "stars")}, {"train": "t.tsv"},
+                                           {"label": "stars"})
+    good = ds(text=["a", "b"], label=["1", "0"])
+    with pytest.raises(UserError, match=r"^validation split \(d.tsv\), row 2: no label in column 'label'"):
+        adapter().prepare({"train": good, "validation": ds(text=["a", "b"], label=["1", None])},
+                          {"train": "t.tsv", "validation": "d.tsv"})
+
+
 def test_boolean_labels_against_numbered_ones_say_how_to_name_them():
     with pytest.raises(UserError, match=r"row 1: label 'True' is not among task.labels \['0', '1'\] \(names: neg, pos\); "
                                         r"for true/false labels write task.labels=\{false: neg, true: pos\}"):
