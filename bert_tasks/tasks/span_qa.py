@@ -22,8 +22,10 @@ best valid span.
 * Questions longer than ``task.max_question_length`` tokens are cut to it (BERT's
   ``max_query_length``), so a window always has room for the passage.
 * Data checks: an ``answer_start`` whose text does not match the passage is
-  moved to the occurrence of the answer text nearest to it; a question whose
-  answer text is nowhere in its passage is dropped, with a warning naming it.
+  moved to the occurrence of the answer text nearest to it; a training question
+  whose answer text is nowhere in its passage is dropped, with a warning naming
+  it; in validation and test it stays, scored by its answer text (as SQuAD's
+  evaluation scores), its ``answer_start`` -1 and listed after those found.
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ class SpanQA(TaskAdapter):
 
     @staticmethod
     def _check_answers(answers: list, contexts: list, ids: list, split: str, source: str):
-        fixed, keep, moved, dropped = [None] * len(answers), [], 0, []
+        fixed, keep, moved, unplaced = [None] * len(answers), [], 0, []
         for i, (ans, ctx) in enumerate(zip(answers, contexts)):
             ans = _as_answer_lists(ans)
             if not _answers_shape_ok(ans):
@@ -172,7 +174,7 @@ class SpanQA(TaskAdapter):
                     f"{split} split ({source}), row {i + 1} (id {ids[i]}): an answer text is blank, got {shown(ans)}; "
                     f"a question without an answer has empty lists"
                 )
-            texts, starts, ok = [], [], True
+            texts, starts, lost = [], [], []
             for text, start in zip(ans["text"], ans["answer_start"]):
                 if start >= 0 and ctx[start : start + len(text)] == text:
                     texts.append(text)
@@ -184,18 +186,24 @@ class SpanQA(TaskAdapter):
                     texts.append(text)
                     moved += 1
                 else:
-                    ok = False
-            if ok or texts:  # keep the answers that were found
+                    lost.append(text)
+            if lost and not texts:  # not one of its answers is in the passage
+                unplaced.append(ids[i])
+            if lost and split != "train":  # scored by text, as SQuAD's evaluation does; no span (start -1), last
+                texts, starts = texts + lost, starts + [-1] * len(lost)
+            if texts or not lost:  # train keeps the answers that were found
                 fixed[i] = {"text": texts, "answer_start": starts}
                 keep.append(i)
-            else:
-                dropped.append(ids[i])
         if moved:
             log.warning("%s split (%s): %d answer_start offsets did not match their text; moved to the nearest "
                         "occurrence of the answer text", split, source, moved)
-        if dropped:
+        if unplaced and split == "train":
             log.warning("%s split (%s): %d question(s) dropped, their answer text is not in the passage "
-                        "(first: id %s)", split, source, len(dropped), dropped[0])
+                        "(first: id %s)", split, source, len(unplaced), unplaced[0])
+        elif unplaced:  # before: dropped here too, so that the split's scores left them out
+            log.warning("%s split (%s): %d question(s) whose answer text is not in the passage, scored by that text "
+                        "all the same (their loss takes no answer as the target; first: id %s)",
+                        split, source, len(unplaced), unplaced[0])
         return fixed, keep
 
     @staticmethod
@@ -253,7 +261,7 @@ class SpanQA(TaskAdapter):
                 examples.append(batch["__index"][ex])
                 s_tok = e_tok = 0
                 answers = batch["answers"][ex] if "answers" in batch else None
-                if answers and answers["text"]:
+                if answers and answers["text"] and answers["answer_start"][0] >= 0:  # -1: text not in the passage
                     a_start = answers["answer_start"][0]
                     a_end = a_start + len(answers["text"][0])
                     ctx = [k for k, o in enumerate(offs) if o is not None]
@@ -394,7 +402,7 @@ class SpanQA(TaskAdapter):
                 first_end[ex] = max((o[1] for o in offsets if o is not None), default=0)
         out = []
         for i, ans in enumerate(rows["answers"]):
-            if not ans["text"]:
+            if not ans["text"] or ans["answer_start"][0] < 0:  # no answer, or its text not in the passage
                 out.append(False)
                 continue
             end = ans["answer_start"][0] + len(ans["text"][0])

@@ -85,6 +85,31 @@ def test_answer_start_recovery_and_drop(caplog):
     assert "2 answer_start offsets" in caplog.text and "dropped" in caplog.text and "id c" in caplog.text
 
 
+def test_evaluation_splits_keep_questions_whose_answer_is_not_in_the_passage(caplog, tok):
+    ds = Dataset.from_dict({
+        "id": ["a", "b", "c"], "question": ["q", "q", "q"],
+        "context": ["paris and rome", "berlin", "oslo"],
+        "answers": [{"text": ["rome", "lisbon"], "answer_start": [10, 0]}, {"text": ["madrid"], "answer_start": [0]},
+                    {"text": ["wien", "oslo"], "answer_start": [0, 0]}],
+    })
+    ad = adapter()
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        out = ad.prepare({"train": ds, "test": ds}, {"train": "t.json", "test": "e.json"})
+    assert out["train"]["id"] == ["a", "c"]  # train: no span to learn for b; a and c keep the answers found
+    assert out["train"]["answers"][0] == {"text": ["rome"], "answer_start": [10]}
+    test = out["test"]  # before: b was dropped, and the unfound answers of a and c left the gold set
+    assert test["id"] == ["a", "b", "c"]
+    assert test["answers"] == [{"text": ["rome", "lisbon"], "answer_start": [10, -1]},
+                               {"text": ["madrid"], "answer_start": [-1]},
+                               {"text": ["oslo", "wien"], "answer_start": [0, -1]}]  # found ones first
+    assert "test split (e.json): 1 question(s) whose answer text is not in the passage, scored by that text" in caplog.text
+    assert "first: id b" in caplog.text
+    feats = test.map(ad.encode_fn(tok, 32), batched=True, remove_columns=test.column_names)
+    starts = dict(zip(feats["example"], feats["start_positions"]))
+    assert starts[1] == 0 and starts[0] > 0 and starts[2] > 0  # b's loss target: no answer ([CLS])
+    assert SpanQA.beyond_first_window(test, feats) == [False, False, False]
+
+
 def test_question_context_and_answers_of_the_wrong_shape_are_named(tmp_path):
     from bert_tasks.data import read_files
 
