@@ -77,11 +77,16 @@ def _label_key(value: Any) -> str:
     return str(value).strip()
 
 
+def is_missing(value: Any) -> bool:
+    """A label cell with nothing in it: null, NaN (pandas' empty cell) or blank text."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or _label_key(value) == ""
+
+
 def _check_no_missing_label(labels: list, where: str, column: str) -> None:
     """Every row of a labelled split has a label; a blank cell (or NaN, null) would otherwise become a class
     of its own ('' or 'nan') when the labels are inferred from train."""
     for row, value in enumerate(labels):
-        if value is None or (isinstance(value, float) and math.isnan(value)) or _label_key(value) == "":
+        if is_missing(value):
             raise UserError(f"{where}, row {row + 1}: no label in column '{column}' ({shown(value)}); "
                             f"every row of a labelled split needs one")
 

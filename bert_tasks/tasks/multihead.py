@@ -38,7 +38,7 @@ from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import class_names, register_task, sequence_logits
-from .classification import Classification, SequenceOptions, check_labels, select_columns, softmax
+from .classification import Classification, SequenceOptions, check_labels, is_missing, select_columns, softmax
 from .multilabel import _label_names_file, label_items
 
 
@@ -157,15 +157,23 @@ class MultiHead(Classification):
                 check_labels(self.head_labels[name], f"task.heads.{name}.labels")
             elif hub.get(name):
                 self.head_labels[name] = hub[name]
-            elif "train" in out:
-                values = {str(v).strip() for v in out["train"][spec.column]}
+            elif "train" in out:  # a blank cell is a row without a label for this head, not a class
+                values = {str(v).strip() for v in out["train"][spec.column] if not is_missing(v)}
+                if not values:
+                    raise UserError(f"train split ({sources.get('train', 'data')}): column '{spec.column}' of head "
+                                    f"'{name}' holds no label")
                 self.head_labels[name] = sorted(values)
-            else:
+            elif name not in self.head_labels:  # known: a finished run's labels (evaluate)
                 raise UserError(f"task.heads.{name}: no train split and no labels")
 
         for split, ds in out.items():
             source = sources.get(split, "data")
-            if not all(c in ds.column_names for c in own) or (mapped and "label" not in ds.column_names):
+            absent = [(n, s.column) for n, s in self.specs.items() if s.column and s.column not in ds.column_names]
+            if absent and len(absent) < len(own):  # some heads' columns but not all: a misspelt one would go unscored
+                name, column = absent[0]
+                raise UserError(f"{split} split ({source}): no column '{column}' for head '{name}'"
+                                f"{closest(column, ds.column_names)}; columns are {ds.column_names}")
+            if absent or (mapped and "label" not in ds.column_names):
                 continue  # unlabelled test split
             fine_rows = [
                 self._fine_tokens(v, fine, f"{split} split ({source}), row {row + 1}") for row, v in enumerate(ds["label"])
@@ -186,6 +194,8 @@ class MultiHead(Classification):
                                 f"{split} split ({source}), row {row + 1}: fine labels {fine_rows[row]} are in no "
                                 f"group of task.heads.{name}.map"
                             )
+                    elif is_missing(own_values[spec.column][row]):
+                        value = None  # no label for this head in this row: its loss and scores leave it out
                     else:
                         value = str(own_values[spec.column][row]).strip()
                         if value not in labels:

@@ -132,3 +132,29 @@ def test_multihead_save_load_same_predictions(tiny_encoder, tmp_path):
     scores = pipeline("text-classification", model=str(out), top_k=None)([rows[0]["text"]])[0]
     assert {s["label"] for s in scores} == {f"{h}:{lab}" for h, labels in
                                            json.loads((out / "config.json").read_text())["heads"].items() for lab in labels}
+
+
+def test_multihead_column_heads_with_blank_cells_train_and_evaluate(tiny_encoder, tmp_path):
+    data = tmp_path / "attrs.csv"
+    rows = "red big ball,red,big\nblue small cup,blue,small\nred small pen,red,\nblue big box,,big\n"
+    data.write_text("text,colour,size\n" + rows * 4, encoding="utf-8")
+    out = tmp_path / "run"
+    proc = run_cli("goemotions_multihead", f"encoder={tiny_encoder}", f"data.train={data}", f"data.validation={data}",
+                   "~data.test", "~data.header", "~data.column_names", "~task.source_labels", "~task.rule",
+                   "task.heads={colour: {column: colour}, size: {column: size}}", "train.max_steps=2",
+                   f"train.output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # before: a blank cell was a class '' of its head
+    assert json.loads((out / "config.json").read_text())["heads"] == {"colour": ["blue", "red"], "size": ["big", "small"]}
+    trained = json.loads((out / "metrics.json").read_text())["validation"]
+    assert sum(trained["colour"]["per_class"][c]["support"] for c in ("blue", "red")) == 12  # 16 rows, 4 blank
+    # before: "task.heads.colour: no train split and no labels" (evaluate has no train split)
+    proc = run_cli("evaluate", str(out), "--data", str(data), "--output", str(tmp_path / "ev"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]
+    assert scored["loss"] == pytest.approx(trained["loss"])
+    assert scored["colour"]["confusion_matrix"] == trained["colour"]["confusion_matrix"]
+    partial = tmp_path / "colour_only.csv"
+    partial.write_text("text,colour\nred hat,red\n", encoding="utf-8")
+    proc = run_cli("evaluate", str(out), "--data", str(partial), "--output", str(tmp_path / "ev2"))
+    assert proc.returncode == 2 and "no column 'size' for head 'size'" in proc.stderr

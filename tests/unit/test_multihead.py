@@ -133,3 +133,27 @@ def test_hub_class_label_columns_are_read_by_their_names():
     bad = Dataset.from_dict({"text": ["a"], "label": [[0]], "size": [-1]}, features=features)
     with pytest.raises(UserError, match=r"validation split \(v.parquet\), row 1: label '-1' of head 'size'"):
         ad.prepare({"train": train, "validation": bad}, {"validation": "v.parquet"})
+
+
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_a_blank_cell_of_a_column_head_is_no_label_not_a_class(blank):
+    ad = adapter(heads={"size": {"column": "size"}})
+    out = ad.prepare({"train": Dataset.from_dict({"text": list("abc"), "size": ["M", blank, "S"]})}, {})
+    assert ad.head_labels == {"size": ["M", "S"]}  # before: a class '' (or 'None')
+    assert out["train"]["label"] == [[0], [-100], [1]]
+    with pytest.raises(UserError, match=r"train split \(t.csv\): column 'size' of head 'size' holds no label"):
+        adapter(heads={"size": {"column": "size"}}).prepare(
+            {"train": Dataset.from_dict({"text": ["a"], "size": [blank]})}, {"train": "t.csv"})
+
+
+def test_a_finished_runs_labels_serve_a_split_without_train():
+    ad = adapter(heads={"size": {"column": "size"}, "colour": {"column": "colour"}})
+    ad.head_labels = {"size": ["S", "M"], "colour": ["red"]}  # as from_run sets them, in the model's order
+    out = ad.prepare({"test": Dataset.from_dict({"text": ["a", "b"], "size": ["M", "S"], "colour": ["red", ""]})},
+                     {"test": "e.csv"})
+    assert out["test"]["label"] == [[1, 0], [0, -100]]
+    with pytest.raises(UserError, match=r"test split \(e.csv\): no column 'colour' for head 'colour'; columns are "
+                                        r"\['text', 'size'\]"):
+        ad.prepare({"test": Dataset.from_dict({"text": ["a"], "size": ["M"]})}, {"test": "e.csv"})
+    unlabelled = ad.prepare({"test": Dataset.from_dict({"text": ["a"]})}, {"test": "e.csv"})["test"]
+    assert "label" not in unlabelled.column_names
