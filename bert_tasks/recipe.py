@@ -480,6 +480,9 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     task = build_dataclass(adapter.Options, task_raw, where, "task")
 
     encoder = raw.get("encoder")
+    if encoder is None and "encoder" not in raw:
+        raise UserError(f"{where}: no 'encoder' given: add 'encoder: embedded' (or a hub id or local path), "
+                        "or set it on the command line (encoder=...)")
     if not isinstance(encoder, str) or not encoder:
         raise UserError(f"{where}: 'encoder' must be a hub id, a local path or 'embedded', got {encoder!r}")
     data = build_dataclass(DataConfig, raw.get("data"), where, "data")
@@ -558,6 +561,24 @@ def _check_early_stopping(where: str, train: dict, has_validation: bool) -> None
                             f"to, but train.{key}={value}; remove one of them")
 
 
+def _with_required_from(raw: dict, merged: dict) -> dict:
+    """``raw`` with the required values it lacks (``encoder``, the task's name) taken from ``merged``.
+
+    A recipe file may leave them to the command line (one recipe run with several encoders); the
+    check of the file alone then judges only what the file holds.
+    """
+    view = dict(raw)
+    if "encoder" not in raw and "encoder" in merged:
+        view["encoder"] = merged["encoder"]
+    task, merged_task = raw.get("task"), merged.get("task")
+    name = merged_task.get("name") if isinstance(merged_task, dict) else merged_task
+    if task is None and name is not None:
+        view["task"] = {"name": name}
+    elif isinstance(task, dict) and "name" not in task and name is not None:
+        view["task"] = {**task, "name": name}
+    return view
+
+
 def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typing.Iterable[str] = ()) -> Recipe:
     """Load, override and validate a recipe.
 
@@ -597,7 +618,8 @@ def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typi
             raw["data"] = _resolve_data_paths(dict(raw["data"]), path.parent)
         if isinstance(raw.get("task"), dict):
             raw["task"] = _resolve_task_paths(dict(raw["task"]), path.parent)
-    validate(raw, where, name)  # errors in the file itself name the file
-    recipe = validate(apply_overrides(raw, overrides), "command line" if overrides else where, name)
+    merged = apply_overrides(raw, overrides)
+    validate(_with_required_from(raw, merged), where, name)  # errors in the file itself name the file
+    recipe = validate(merged, "command line" if overrides else where, name)
     recipe.source = source
     return recipe

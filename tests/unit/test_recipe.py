@@ -47,6 +47,22 @@ def test_dotted_overrides_and_delete(tmp_path):
     assert load_recipe(path, ["encoder=some/model"]).encoder == "some/model"
 
 
+def test_file_may_leave_encoder_and_task_name_to_the_command_line(tmp_path):
+    # before: "r.yaml: 'encoder' must be a hub id, ..., got None" with encoder=... given
+    path = write(tmp_path, BASIC.replace("encoder: embedded\n", ""))
+    assert load_recipe(path, ["encoder=some/model"]).encoder == "some/model"
+    with pytest.raises(UserError, match=r"r.yaml: no 'encoder' given: .*on the command line \(encoder=...\)"):
+        load_recipe(path)
+    no_name = write(tmp_path, BASIC.replace("{name: classification}", "{labels: [a, b]}"), "n.yaml")
+    assert load_recipe(no_name, ["task.name=classification"]).task.labels == ["a", "b"]
+    with pytest.raises(UserError, match=r"n.yaml: unknown key 'task.labels'"):  # the file's options, judged by that task
+        load_recipe(no_name, ["task.name=tagging"])
+    no_task = write(tmp_path, BASIC.replace("task: {name: classification}\n", ""), "t.yaml")
+    assert load_recipe(no_task, ["task.name=classification"]).task.name == "classification"
+    with pytest.raises(UserError, match=r"command line: unknown key 'train.foo'"):  # the file alone is fine
+        load_recipe(path, ["encoder=x", "train.foo=1"])
+
+
 def test_deleting_a_key_the_recipe_lacks_is_an_error(tmp_path):
     path = write(tmp_path, BASIC)  # a misspelt ~key would otherwise do nothing, silently
     with pytest.raises(UserError, match=r"override '~data.tset': the recipe has no 'data.tset' to delete; "
