@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import sys
 
 from .errors import UserError
@@ -103,6 +105,8 @@ def _evaluate_parser() -> argparse.ArgumentParser:
         "and scored by its task (metrics.json as the run's, predictions, plots).",
     )
     p.add_argument("run_dir", help="a run directory written by training")
+    p.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE", help="how the file is read, where it "
+                   "differs from the training data: data.columns.text=review, data.format=csv, data.header=false, ...")
     p.add_argument("--data", required=True, nargs="+", help="labelled file(s) in the run's data format, or a hub "
                    "dataset name")
     p.add_argument("--output", help="folder for metrics.json, predictions and plots (default: "
@@ -155,8 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         def evaluate() -> int:
             from .evaluation import evaluate_run
 
-            data = eargs.data[0] if len(eargs.data) == 1 else eargs.data
-            folder, metrics = evaluate_run(eargs.run_dir, data, eargs.output, eargs.batch_size)
+            # `--data FILE data.columns.text=x`: --data takes several files, so it also took the override
+            moved = [d for d in eargs.data if re.match(r"~?[A-Za-z_][\w.]*=", d) and not os.path.exists(d)]
+            files = [d for d in eargs.data if d not in moved]
+            if not files:
+                raise UserError("evaluate: --data names no file")
+            data = files[0] if len(files) == 1 else files
+            folder, metrics = evaluate_run(eargs.run_dir, data, eargs.output, eargs.batch_size,
+                                           [*eargs.overrides, *moved])
             _print_metrics(folder, metrics, "evaluation")
             return 0
 

@@ -68,3 +68,32 @@ def test_data_errors_name_the_evaluated_data_not_the_runs_data_test(sst2_run, tm
     with pytest.raises(UserError, match=r"^evaluate --data: no file matches"):
         evaluate_run(sst2_run, str(tmp_path / "none-*.tsv"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_with_other_columns_is_read_with_data_overrides(sst2_run, tmp_path):
+    dev = (SAMPLES / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()
+    other = tmp_path / "reviews.csv"  # the same rows, as a CSV whose text column is 'review'
+    other.write_text("review,label\n" + "\n".join('"' + line.rsplit("\t", 1)[0].replace('"', '""') + '",'
+                                                  + line.rsplit("\t", 1)[1] for line in dev[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"no column 'sentence' for role 'text'.*data.columns.text=<column>"):
+        evaluate_run(sst2_run, other, tmp_path / "a")
+    _, metrics = evaluate_run(sst2_run, other, tmp_path / "b", overrides=["data.columns.text=review"])
+    validation = json.loads((sst2_run / "metrics.json").read_text())["validation"]
+    assert metrics["test"]["confusion_matrix"] == validation["confusion_matrix"]  # before: no way to say it
+    for bad in ("data.max_length=8", "train.seed=1", "encoder=x"):  # the model's inputs stay the run's
+        with pytest.raises(UserError, match=rf"evaluate: '{bad}' cannot be set; only how the file is read"):
+            evaluate_run(sst2_run, other, tmp_path / "c", overrides=[bad])
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_takes_data_overrides_before_or_after_the_files(sst2_run, tmp_path, capsys):
+    from bert_tasks.run import main
+
+    other = tmp_path / "two.csv"
+    other.write_text("review,label\na fine film,1\ndull,0\n", encoding="utf-8")
+    for args in ([str(sst2_run), "data.columns.text=review", "--data", str(other)],
+                 [str(sst2_run), "--data", str(other), "data.columns.text=review"]):
+        assert main(["evaluate", *args, "--output", str(tmp_path / "out")]) == 0
+        assert "evaluation: " in capsys.readouterr().out
+    assert main(["evaluate", str(sst2_run), "--data", str(other), "train.seed=1"]) == 2
+    assert "'train.seed=1' cannot be set" in capsys.readouterr().err
