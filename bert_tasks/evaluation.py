@@ -40,30 +40,6 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
     return Path(run_dir) / "evaluations" / (plain(first.stem) or plain(first.parent.name) or "data")
 
 
-READ_KEYS = ("format", "columns", "header", "column_names", "token_column", "tag_column", "hub_config")
-
-
-def with_read_overrides(recipe: Any, overrides: Any) -> Any:
-    """``recipe`` with ``data.*`` overrides of how a file is read (``data.columns.text=review``).
-
-    Only the keys in :data:`READ_KEYS` (and below them) may change: the model's inputs and labels stay
-    the run's; the files themselves are the evaluated ones.
-    """
-    from .recipe import apply_overrides, parse_override, validate
-
-    overrides = list(overrides or ())
-    if not overrides:
-        return recipe
-    for text in overrides:
-        keys = parse_override(text)[0] if isinstance(text, str) else None
-        if not keys or keys[0] != "data" or len(keys) < 2 or keys[1] not in READ_KEYS:
-            raise UserError(
-                f"evaluate: {text!r} cannot be set; only how the file is read: "
-                + ", ".join(f"data.{k}" for k in READ_KEYS) + " (e.g. data.columns.text=review)"
-            )
-    return validate(apply_overrides(recipe.to_dict(), overrides), "command line", recipe.name)
-
-
 def evaluate_run(
     run_dir: str | os.PathLike,
     data: Any,
@@ -86,10 +62,10 @@ def evaluate_run(
     Returns:
         (output folder, ``{"test": metrics}``) with the metric names of the run's own ``metrics.json``.
     """
-    from .predict import Predictor, run_recipe
+    from .predict import Predictor, run_recipe, with_read_overrides
 
     predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
-    recipe = with_read_overrides(run_recipe(run_dir), overrides)
+    recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")
     out = Path(output_dir) if output_dir is not None else default_output(run_dir, data)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise UserError(f"--output {out}: exists and is not an earlier evaluation (no {MARKER}); choose another")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError, shown
-from .recipe import load_recipe, read_yaml
+from .recipe import apply_overrides, load_recipe, parse_override, read_yaml, validate
 from .rundir import cannot_write, is_finished
 from .tasks import get_task
 
@@ -33,6 +33,28 @@ def run_recipe(run_dir: str | os.PathLike) -> Any:
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run directory (no recipe.yaml)")
     return load_recipe(read_yaml(path))
+
+
+READ_KEYS = ("format", "columns", "header", "column_names", "token_column", "tag_column", "hub_config")
+
+
+def with_read_overrides(recipe: Any, overrides: Any, command: str) -> Any:
+    """``recipe`` with ``data.*`` overrides of how a file is read (``data.columns.text=review``).
+
+    Only the keys in :data:`READ_KEYS` (and below them) may change: the model's inputs and labels stay
+    the run's. ``command`` (``evaluate``, ``predict``) starts the error for any other key.
+    """
+    overrides = list(overrides or ())
+    if not overrides:
+        return recipe
+    for text in overrides:
+        keys = parse_override(text)[0] if isinstance(text, str) else None
+        if not keys or keys[0] != "data" or len(keys) < 2 or keys[1] not in READ_KEYS:
+            raise UserError(
+                f"{command}: {text!r} cannot be set; only how the file is read: "
+                + ", ".join(f"data.{k}" for k in READ_KEYS) + " (e.g. data.columns.text=review)"
+            )
+    return validate(apply_overrides(recipe.to_dict(), overrides), "command line", recipe.name)
 
 
 class Predictor:
@@ -244,9 +266,13 @@ def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLik
 
 
 def predict_file(
-    run_dir: str, input_path: str, output_path: str | None = None, batch_size: int = 64, int8: bool = False
+    run_dir: str, input_path: str, output_path: str | None = None, batch_size: int = 64, int8: bool = False,
+    overrides: Any = (),
 ) -> str:
     """Predict every row of ``input_path``; write JSON lines (the input row plus ``prediction``).
+
+    ``overrides``: ``data.*`` settings of how the file is read where it differs from the training
+    data (``["data.columns.text=review"]``; see :func:`with_read_overrides`).
 
     ``input_path`` ``"-"`` reads standard input (JSON if it starts with ``{`` or ``[``, else plain
     text lines), and then writes to standard output unless ``output_path`` says otherwise.
@@ -256,11 +282,11 @@ def predict_file(
     from .rundir import write_text
 
     if input_path == "-":
-        return _predict_stdin(run_dir, output_path, batch_size, int8)
+        return _predict_stdin(run_dir, output_path, batch_size, int8, overrides)
 
     out = None if output_path == "-" else prediction_path(input_path, output_path)  # None: standard output
     # The input file is read before the model loads, so a bad file fails at once.
-    recipe = run_recipe(run_dir)
+    recipe = with_read_overrides(run_recipe(run_dir), overrides, "predict")
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
     task = get_task(recipe.task.name)
     from .data import CONLL_SUFFIXES
@@ -276,7 +302,8 @@ def predict_file(
     else:
         headless = None if recipe.data.header else recipe.data.column_names
         placed = placed_inputs(input_path, task.input_fields, columns.values(), headless, tokens)
-    renamed = f"; or the columns the run was trained on (data.columns: {columns})" if columns else ""
+    renamed = (f"; or the columns the run was trained on (data.columns: {columns})" if columns else "") + (
+        "; or name yours: data.columns.<role>=<column> after --input")
     try:  # a place that cannot be written fails now too, not after the predictions are made
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +338,7 @@ def predict_file(
     return str(out)
 
 
-def _predict_stdin(run_dir: str, output_path: str | None, batch_size: int, int8: bool) -> str:
+def _predict_stdin(run_dir: str, output_path: str | None, batch_size: int, int8: bool, overrides: Any) -> str:
     """``predict_file`` on standard input: read once into a private file, called <stdin> in messages."""
     import sys
 
@@ -321,6 +348,7 @@ def _predict_stdin(run_dir: str, output_path: str | None, batch_size: int, int8:
         path = Path(folder, "stdin.json" if head in (b"{", b"[") else "stdin.txt")  # its name picks the reader
         path.write_bytes(data)
         try:
-            return predict_file(run_dir, str(path), "-" if output_path is None else output_path, batch_size, int8)
+            return predict_file(run_dir, str(path), "-" if output_path is None else output_path, batch_size, int8,
+                                overrides)
         except UserError as e:
             raise UserError(str(e).replace(str(path), "<stdin>")) from None

@@ -86,6 +86,8 @@ def _predict_parser() -> argparse.ArgumentParser:
         "row per sentence (tagging runs). Output: JSON lines.",
     )
     p.add_argument("run_dir", help="a run directory written by training")
+    p.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE", help="how the input file is read, where it "
+                   "differs from the training data: data.columns.text=review, data.header=false, ...")
     p.add_argument("--input", required=True, help="input file, or - for standard input (JSON if it starts "
                    "with { or [, else text with one input per line)")
     p.add_argument("--output", help="output file or folder, or - for standard output (default: "
@@ -142,19 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if argv[:1] == ["predict"]:
-        pargs = _predict_parser().parse_args(argv[1:])
+        pargs = _predict_parser().parse_intermixed_args(argv[1:])
 
         def predict() -> int:
             from .predict import predict_file
 
-            written = predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size, pargs.int8)
+            written = predict_file(pargs.run_dir, pargs.input, pargs.output, pargs.batch_size, pargs.int8,
+                                   pargs.overrides)
             if written != "-":  # on standard output, only the predictions
                 print(f"predictions: {written}")
             return 0
 
         return _guarded(pargs.debug, predict)
     if argv[:1] == ["evaluate"]:
-        eargs = _evaluate_parser().parse_args(argv[1:])
+        eargs = _evaluate_parser().parse_intermixed_args(argv[1:])
 
         def evaluate() -> int:
             from .evaluation import evaluate_run

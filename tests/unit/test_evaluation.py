@@ -86,7 +86,7 @@ def test_a_file_with_other_columns_is_read_with_data_overrides(sst2_run, tmp_pat
     assert not (tmp_path / "c").exists()
 
 
-def test_cli_takes_data_overrides_before_or_after_the_files(sst2_run, tmp_path, capsys):
+def test_cli_evaluate_and_predict_take_data_overrides_before_or_after_the_files(sst2_run, tmp_path, capsys):
     from bert_tasks.run import main
 
     other = tmp_path / "two.csv"
@@ -97,3 +97,12 @@ def test_cli_takes_data_overrides_before_or_after_the_files(sst2_run, tmp_path, 
         assert "evaluation: " in capsys.readouterr().out
     assert main(["evaluate", str(sst2_run), "--data", str(other), "train.seed=1"]) == 2
     assert "'train.seed=1' cannot be set" in capsys.readouterr().err
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(sst2_run), "--input", str(other), "--output", str(out)]) == 2
+    assert "or name yours: data.columns.<role>=<column>" in capsys.readouterr().err
+    for args in (["--input", str(other), "data.columns.text=review"], ["data.columns.text=review", "--input", str(other)]):
+        assert main(["predict", str(sst2_run), *args, "--output", str(out)]) == 0
+        rows = [json.loads(line) for line in out.open()]
+        assert [r["review"] for r in rows] == ["a fine film", "dull"] and all("prediction" in r for r in rows)
+    assert main(["predict", str(sst2_run), "--input", str(other), "data.max_length=4"]) == 2
+    assert "predict: 'data.max_length=4' cannot be set" in capsys.readouterr().err
