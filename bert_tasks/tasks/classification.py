@@ -17,6 +17,7 @@ Example (piecemeal, with your own Trainer):
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,10 @@ from ..config_check import closest
 from ..data import check_text_column
 from ..errors import UserError, shown
 from ..metrics import classification_metrics
-from ..rundir import write_jsonl
+from ..rundir import write_json, write_jsonl
 from .base import TaskAdapter, TaskOptions, class_names, register_task, sequence_logits, split_inputs
+
+CLASS_WEIGHTS = "class_weights.json"  # task.class_weights resolved: a later evaluate's loss weighs the same
 
 
 @dataclass
@@ -67,6 +70,14 @@ class ClassificationOptions(SequenceOptions):
     swap_pairs: bool = field(
         default=False,
         metadata={"help": "Pairs: also train on every pair in swapped order (for symmetric relations, e.g. paraphrase)."},
+    )
+    class_weights: list | dict | Literal["balanced"] | None = field(
+        default=None,
+        metadata={
+            "help": "Weights of the classes in the cross-entropy loss, for imbalanced labels: 'balanced' (train rows / "
+            "(classes x the class's train rows), as scikit-learn), a list in class-id order, or a mapping {label "
+            "value or name: weight} (others 1). Default: none (plain cross-entropy)."
+        },
     )
 
 
@@ -204,6 +215,7 @@ class Classification(TaskAdapter):
         self.names: list[str] = []  # display names, by class id (the model's id2label)
         self.pair = False
         self.trained_on_pairs: bool | None = None  # set from a saved run's config by from_run
+        self.weights: list[float] | None = None  # task.class_weights resolved, by class id
 
     # -- data ---------------------------------------------------------------
     def _set_labels(self, values: list[str], names: list[str] | None = None) -> None:
@@ -229,6 +241,7 @@ class Classification(TaskAdapter):
                 out[split] = self._map_labels(out[split], split, sources.get(split, "data"))
             if split == "train":
                 self._check_two_classes(out[split], sources.get(split, "data"))
+        self.weights = self._class_weights(out.get("train"))
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
                 raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
@@ -257,6 +270,41 @@ class Classification(TaskAdapter):
             raise UserError("no train split and no task.labels: the label set is unknown")
         if self.options.positive_label is not None and _label_key(self.options.positive_label) not in self.values:
             raise UserError(f"task.positive_label '{self.options.positive_label}' is not a label: {self.values}")
+
+    def _class_weights(self, train: Any) -> list[float] | None:
+        """``task.class_weights`` as one weight per class id (train: its label ids, for 'balanced')."""
+        given = self.options.class_weights
+        if given is None:
+            return self.weights  # a saved run's (from_run), or none
+        k = len(self.names)
+        if given == "balanced":
+            if train is None:
+                if self.weights is not None:
+                    return self.weights
+                raise UserError("task.class_weights=balanced needs a train split (its label counts)")
+            counts = np.bincount(np.asarray(train["label"], dtype=int), minlength=k)
+            if (absent := [self.names[i] for i in range(k) if counts[i] == 0]):
+                raise UserError(f"task.class_weights=balanced: no train rows of label {absent[0]!r}; "
+                                "give the weights as a list or a mapping instead")
+            return [float(len(train) / (k * c)) for c in counts]
+        if isinstance(given, list):
+            if len(given) != k:
+                raise UserError(f"task.class_weights has {len(given)} values for {k} labels {self.names}")
+            weights = list(given)
+        else:
+            index = {_label_key(v): i for i, v in enumerate(self.values)}
+            for i, name in enumerate(self.names):
+                index.setdefault(_label_key(name), i)
+            weights = [1.0] * k
+            for key, weight in given.items():
+                if _label_key(key) not in index:
+                    raise UserError(f"task.class_weights: '{key}' is not a label {self.values}"
+                                    + (f" (names: {', '.join(self.names)})" if self.names != self.values else ""))
+                weights[index[_label_key(key)]] = weight
+        for i, w in enumerate(weights):
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+                raise UserError(f"task.class_weights: the weight of '{self.names[i]}' must be a positive number, got {w!r}")
+        return [float(w) for w in weights]
 
     def _check_two_classes(self, train: Any, source: str) -> None:
         present = sorted(set(train["label"]))
@@ -317,6 +365,23 @@ class Classification(TaskAdapter):
             **load_kwargs,
         )
         return self._start_model(model)
+
+    def loss_function(self):
+        if self.weights is None:
+            return None  # the head's own cross-entropy
+        import torch
+
+        weight = torch.tensor(self.weights, dtype=torch.float32)
+
+        def weighted_cross_entropy(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (batch, classes)
+            return torch.nn.functional.cross_entropy(logits.float(), labels.view(-1), weight=weight.to(logits.device))
+
+        return weighted_cross_entropy
+
+    def save(self, run_dir: str) -> None:
+        if self.weights is not None:  # the loss of a later `evaluate` of the run weighs as training did
+            write_json(Path(run_dir) / CLASS_WEIGHTS, dict(zip(self.names, self.weights)))
 
     def _start_model(self, model: Any) -> Any:
         """What every ``[CLS]`` head does to a new model: the pooler's start (``task.pooler``), and a
@@ -379,7 +444,10 @@ class Classification(TaskAdapter):
         return metrics
 
     def summary(self) -> dict:
-        return {"labels": self.names, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
+        info = {"labels": self.names, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
+        if self.weights is not None:
+            info["class_weights"] = {n: round(w, 4) for n, w in zip(self.names, self.weights)}
+        return info
 
     # -- prediction ---------------------------------------------------------
     @classmethod
@@ -396,6 +464,10 @@ class Classification(TaskAdapter):
         values = [_label_key(k) for k in options.labels] if isinstance(options.labels, (list, dict)) else names
         adapter._set_labels(values, names)
         adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
+        path = Path(run_dir) / CLASS_WEIGHTS
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            adapter.weights = [float(saved[n]) for n in names]
         return adapter
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:

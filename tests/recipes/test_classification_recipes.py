@@ -249,3 +249,22 @@ def test_early_stopping_ends_the_run_and_keeps_the_best(tiny_encoder, tmp_path):
     saved = yaml.safe_load((out / "recipe.yaml").read_text())
     assert saved["early_stopping_patience"] == 2 and saved["train"]["load_best_model_at_end"] is True
     assert saved["train"]["save_strategy"] == "steps" and saved["train"]["save_steps"] == 2
+
+
+def test_class_weights_weigh_the_loss_of_training_and_of_a_later_evaluate(tiny_encoder, tmp_path):
+    from bert_tasks import evaluate_run
+
+    out = tmp_path / "run"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=4",
+                   "task.class_weights=balanced")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    weights = json.loads((out / "class_weights.json").read_text())
+    assert set(weights) == {"negative", "positive"} and weights["negative"] != weights["positive"]
+    validation = json.loads((out / "metrics.json").read_text())["validation"]
+    rows = read_jsonl(out / "predictions_validation.jsonl")
+    gold_p = np.array([r["probability"] if r["prediction"] == r["label"] else 1 - r["probability"] for r in rows])
+    w = np.array([weights[r["label"]] for r in rows])
+    assert validation["loss"] == pytest.approx(float((w * -np.log(gold_p)).sum() / w.sum()), rel=1e-3)
+    assert validation["loss"] != pytest.approx(float(-np.log(gold_p).mean()), rel=1e-3)  # not the plain mean
+    _, again = evaluate_run(out, ROOT / "recipes" / "data" / "sst2" / "dev.tsv", tmp_path / "ev")
+    assert again["test"]["loss"] == pytest.approx(validation["loss"], rel=1e-4)  # the saved weights, no train split

@@ -244,3 +244,59 @@ def test_recipe_labels_are_distinct_and_not_blank(labels, message):
     ad = Classification(ClassificationOptions(name="classification", labels=labels))
     with pytest.raises(UserError, match=re.escape(f"task.labels: {message}")):
         ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": ["0", "1"]})}, {})
+
+
+def test_class_weights_balanced_follow_train_counts_as_scikit_learn():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = ["b", "a", "a", "a", "c", "a", "b", "a"]
+    ad = adapter(class_weights="balanced")
+    ad.prepare({"train": ds(text=list("abcdefgh"), label=labels), "validation": ds(text=["x"], label=["c"])}, {})
+    expected = compute_class_weight("balanced", classes=np.array(["a", "b", "c"]), y=np.array(labels))
+    assert ad.weights == pytest.approx(expected.tolist())
+    assert ad.summary()["class_weights"] == {n: round(w, 4) for n, w in zip("abc", expected)}
+    assert adapter().prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {}) and adapter().loss_function() is None
+
+
+def test_class_weights_list_and_mapping_by_value_or_name():
+    train = {"train": ds(text=["a", "b", "c"], label=[0, 1, 1])}
+    ad = adapter(labels={0: "neg", 1: "pos"}, class_weights=[2, 0.5])
+    ad.prepare(dict(train), {})
+    assert ad.weights == [2.0, 0.5]
+    for given in ({"pos": 3}, {1: 3}, {"1": 3}):
+        ad = adapter(labels={0: "neg", 1: "pos"}, class_weights=given)
+        ad.prepare(dict(train), {})
+        assert ad.weights == [1.0, 3.0], given
+
+
+@pytest.mark.parametrize("given, message", [
+    ([1], r"task.class_weights has 1 values for 2 labels \['0', '1'\]"),
+    ({"2": 1}, r"task.class_weights: '2' is not a label \['0', '1'\]"),
+    ([1, 0], r"the weight of '1' must be a positive number, got 0"),
+    ([1, float("nan")], r"the weight of '1' must be a positive number, got nan"),
+    ([1, True], r"the weight of '1' must be a positive number, got True"),
+])
+def test_bad_class_weights_are_named(given, message):
+    with pytest.raises(UserError, match=message):
+        adapter(class_weights=given).prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
+
+
+def test_balanced_class_weights_need_each_class_in_train():
+    with pytest.raises(UserError, match=r"class_weights=balanced: no train rows of label '2'"):
+        adapter(labels=[0, 1, 2], class_weights="balanced").prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
+    with pytest.raises(UserError, match="class_weights=balanced needs a train split"):
+        adapter(labels=[0, 1], class_weights="balanced").prepare({"test": ds(text=["a"], label=[0])}, {})
+
+
+def test_weighted_loss_is_the_weighted_cross_entropy():
+    import torch
+
+    ad = adapter(class_weights=[1.0, 4.0])
+    ad.prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.2], [-1.0, 1.0]])
+    labels = torch.tensor([1, 0, 1])
+    loss = ad.loss_function()({"logits": logits}, labels)
+    per_row = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    w = torch.tensor([4.0, 1.0, 4.0])
+    assert loss.item() == pytest.approx(((w * per_row).sum() / w.sum()).item())
+    assert loss.item() != pytest.approx(per_row.mean().item())
