@@ -445,6 +445,9 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     args = training_arguments(recipe)
     job = prepare_job(recipe)
     check_best_metric(recipe, job)
+    if args.label_smoothing_factor and job.adapter.no_label_smoothing:  # set by its options (task.class_weights)
+        raise UserError(f"train.label_smoothing_factor: task {recipe.task.name} cannot use it "
+                        f"({job.adapter.no_label_smoothing}); remove one of them")
     set_seed(args.seed)  # the new head's initialisation depends on it
     model = load_with_hint(
         recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))

@@ -268,3 +268,11 @@ def test_class_weights_weigh_the_loss_of_training_and_of_a_later_evaluate(tiny_e
     assert validation["loss"] != pytest.approx(float(-np.log(gold_p).mean()), rel=1e-3)  # not the plain mean
     _, again = evaluate_run(out, ROOT / "recipes" / "data" / "sst2" / "dev.tsv", tmp_path / "ev")
     assert again["test"]["loss"] == pytest.approx(validation["loss"], rel=1e-4)  # the saved weights, no train split
+
+
+def test_class_weights_with_label_smoothing_is_an_error_not_a_silent_drop(tiny_encoder, tmp_path):
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2",
+                   "task.class_weights=[1, 2]", "train.label_smoothing_factor=0.1")
+    assert proc.returncode == 2  # before: Trainer used the weighted loss and never smoothed it
+    assert "train.label_smoothing_factor: task classification cannot use it (task.class_weights" in proc.stderr
+    assert not (tmp_path / "run").exists()
