@@ -64,8 +64,8 @@ def evaluate_run(
     """
     from .predict import Predictor, run_recipe, with_read_overrides
 
+    recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")  # bad overrides fail before loading
     predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
-    recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")
     out = Path(output_dir) if output_dir is not None else default_output(run_dir, data)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise UserError(f"--output {out}: exists and is not an earlier evaluation (no {MARKER}); choose another")
