@@ -387,6 +387,8 @@ def read_files(
                 raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
             return Dataset.from_list(rows)
         names = {}
+        if header and len(paths) > 1:
+            _check_same_header(paths, kind, where)
         if not header:
             if column_names is None:
                 with open(paths[0], encoding="utf-8-sig") as f:
@@ -412,6 +414,23 @@ def read_files(
         while cause.__cause__ is not None:
             cause = cause.__cause__
         raise UserError(f"{where}: could not read {', '.join(paths)} as {kind}: {cause}") from None
+
+
+def _check_same_header(paths: list[str], kind: str, where: str) -> None:
+    """Files of one split share their header (before: 'An error occurred while generating the dataset')."""
+    def columns(path: str) -> list[str]:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            line = f.readline().rstrip("\r\n")
+        if kind == "tsv":
+            return line.split("\t")
+        return next(csv.reader([line]), [])
+
+    first = columns(paths[0])
+    for path in paths[1:]:
+        other = columns(path)
+        if set(other) != set(first):  # another order is fine: datasets matches columns by name
+            raise UserError(f"{where}: the files of one split need the same columns: {paths[0]} has {first}, "
+                            f"{path} has {other}; rename or drop columns of one of them")
 
 
 def _read_parquet(paths: list[str], where: str):

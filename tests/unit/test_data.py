@@ -45,6 +45,17 @@ def test_list_of_paths_concatenates(tmp_path):
     assert ds["text"] == ["a.tsv", "b.tsv"]
 
 
+def test_files_of_one_split_need_the_same_columns_in_any_order(tmp_path):
+    (tmp_path / "a.csv").write_text("text,label\ngood,1\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("label,text\n0,bad\n", encoding="utf-8")
+    (tmp_path / "c.csv").write_text('"text",label,extra\nok,1,x\n', encoding="utf-8")
+    files = [str(tmp_path / n) for n in ("a.csv", "b.csv")]
+    assert read_split(files, "train")["text"] == ["good", "bad"]
+    with pytest.raises(UserError, match=r"the files of one split need the same columns: .*a.csv has \['text', "
+                                        r"'label'\], .*c.csv has \['text', 'label', 'extra'\]"):
+        read_split([*files, str(tmp_path / "c.csv")], "train")  # before: 'An error occurred while generating'
+
+
 def test_txt_is_sniffed(tmp_path):
     (tmp_path / "t.txt").write_text("a\tb\n1\t2\n", encoding="utf-8")
     (tmp_path / "c.txt").write_text("a,b\n1,2\n", encoding="utf-8")
