@@ -428,9 +428,10 @@ def _check_same_header(paths: list[str], kind: str, where: str) -> None:
     first = columns(paths[0])
     for path in paths[1:]:
         other = columns(path)
-        if set(other) != set(first):  # another order is fine: datasets matches columns by name
+        if other != first:  # in another order too: datasets then reads some files and fails on others
+            fix = "put them in one order" if set(other) == set(first) else "rename or drop columns of one of them"
             raise UserError(f"{where}: the files of one split need the same columns: {paths[0]} has {first}, "
-                            f"{path} has {other}; rename or drop columns of one of them")
+                            f"{path} has {other}; {fix}")
 
 
 def _read_parquet(paths: list[str], where: str):

@@ -45,15 +45,19 @@ def test_list_of_paths_concatenates(tmp_path):
     assert ds["text"] == ["a.tsv", "b.tsv"]
 
 
-def test_files_of_one_split_need_the_same_columns_in_any_order(tmp_path):
+def test_files_of_one_split_need_the_same_columns(tmp_path):
     (tmp_path / "a.csv").write_text("text,label\ngood,1\n", encoding="utf-8")
-    (tmp_path / "b.csv").write_text("label,text\n0,bad\n", encoding="utf-8")
-    (tmp_path / "c.csv").write_text('"text",label,extra\nok,1,x\n', encoding="utf-8")
+    (tmp_path / "b.csv").write_text('"text",label\nbad,0\n', encoding="utf-8")
+    (tmp_path / "c.csv").write_text("text,label,extra\nok,1,x\n", encoding="utf-8")
+    (tmp_path / "d.csv").write_text("label,text\n0,poor\n", encoding="utf-8")
     files = [str(tmp_path / n) for n in ("a.csv", "b.csv")]
     assert read_split(files, "train")["text"] == ["good", "bad"]
+    # before: datasets' 'An error occurred while generating the dataset'
     with pytest.raises(UserError, match=r"the files of one split need the same columns: .*a.csv has \['text', "
-                                        r"'label'\], .*c.csv has \['text', 'label', 'extra'\]"):
-        read_split([*files, str(tmp_path / "c.csv")], "train")  # before: 'An error occurred while generating'
+                                        r"'label'\], .*c.csv has \['text', 'label', 'extra'\]; rename or drop"):
+        read_split([*files, str(tmp_path / "c.csv")], "train")
+    with pytest.raises(UserError, match=r"d.csv has \['label', 'text'\]; put them in one order"):
+        read_split([*files, str(tmp_path / "d.csv")], "train")
 
 
 def test_txt_is_sniffed(tmp_path):
