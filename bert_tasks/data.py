@@ -182,27 +182,43 @@ def _is_int(key: str) -> bool:
     return key.removeprefix("-").isdigit()
 
 
-def _first_record_is_an_object(path: str, text: str, where: str) -> None:
-    """A JSON list or JSON lines whose first record is a list (pandas' ``orient="values"``,
-    ``[["a film", 1], ...]``) is an error: datasets would read it as one column named ``text`` holding
-    lists, and the run would fail later on a missing column."""
+def _first_record(path: str, text: str) -> tuple[Any, str] | None:
+    """The first record of a JSON list or of JSON lines, and its place; None if there is none."""
     text = text.removeprefix("\ufeff")
     body = text.lstrip()
     try:
         first, end = json.JSONDecoder().raw_decode(body)
     except json.JSONDecodeError:
-        return  # datasets' error is explained afterwards
+        return None  # datasets' error is explained afterwards
     if isinstance(first, list) and not body[end:].strip():  # a JSON list of records
-        if not first:
-            return
-        first, place = first[0], f"{path}, record 1"
-    else:  # JSON lines: the first line's record
-        place = f"{path}:{text[: len(text) - len(body)].count(chr(10)) + 1}"
-    if isinstance(first, list):  # (a plain string is a row of one column, 'text', as datasets reads it)
+        return (first[0], f"{path}, record 1") if first else None
+    return first, f"{path}:{text[: len(text) - len(body)].count(chr(10)) + 1}"  # JSON lines: the first line's
+
+
+def _first_record_is_an_object(path: str, text: str, where: str) -> None:
+    """A JSON list or JSON lines whose first record is a list (pandas' ``orient="values"``,
+    ``[["a film", 1], ...]``) is an error: datasets would read it as one column named ``text`` holding
+    lists, and the run would fail later on a missing column."""
+    found = _first_record(path, text)
+    if found is not None and isinstance(found[0], list):  # (a plain string is a row of one column, 'text')
         raise UserError(
-            f"{where}: {place}: a JSON list, not an object naming its columns; write each row "
+            f"{where}: {found[1]}: a JSON list, not an object naming its columns; write each row "
             'as {"text": ..., "label": ...} (pandas: df.to_json(orient="records", lines=True))'
         )
+
+
+def _check_same_keys(texts: dict[str, str], where: str) -> None:
+    """JSON files of one split name the same fields in their first records (before: datasets' "Couldn't cast")."""
+    seen = None
+    for path, text in texts.items():
+        found = _first_record(path, text)
+        if found is None or not isinstance(found[0], dict):
+            continue
+        if seen is None:
+            seen = (found[1], sorted(found[0]))
+        elif sorted(found[0]) != seen[1]:
+            raise UserError(f"{where}: the files of one split need the same fields: {seen[0]} has {seen[1]}, "
+                            f"{found[1]} has {sorted(found[0])}; rename or drop fields of one of them")
 
 
 def _explain_json(paths: list[str], where: str) -> None:
@@ -377,6 +393,8 @@ def read_files(
             if all(rows is None for rows in tables.values()):
                 for p, text in texts.items():
                     _first_record_is_an_object(p, text, where)
+                if not field:
+                    _check_same_keys(texts, where)
                 return load_dataset("json", data_files=paths, split="train", **field)
             from datasets import Dataset
 

@@ -60,6 +60,17 @@ def test_files_of_one_split_need_the_same_columns(tmp_path):
         read_split([*files, str(tmp_path / "d.csv")], "train")
 
 
+def test_json_files_of_one_split_need_the_same_fields(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "good", "label": 1}\n', encoding="utf-8")
+    (tmp_path / "b.json").write_text('[{"label": 0, "text": "bad"}]', encoding="utf-8")  # another order is fine
+    (tmp_path / "c.jsonl").write_text('\n{"sentence": "meh", "label": 0}\n', encoding="utf-8")
+    files = [str(tmp_path / n) for n in ("a.jsonl", "b.json")]
+    assert read_split(files, "train")["text"] == ["good", "bad"]
+    with pytest.raises(UserError, match=r"the files of one split need the same fields: .*a.jsonl:1 has \['label', "
+                                        r"'text'\], .*c.jsonl:2 has \['label', 'sentence'\]"):
+        read_split([*files, str(tmp_path / "c.jsonl")], "train")  # before: datasets' "Couldn't cast"
+
+
 def test_txt_is_sniffed(tmp_path):
     (tmp_path / "t.txt").write_text("a\tb\n1\t2\n", encoding="utf-8")
     (tmp_path / "c.txt").write_text("a,b\n1,2\n", encoding="utf-8")
