@@ -568,7 +568,7 @@ def _with_required_from(raw: dict, merged: dict) -> dict:
     check of the file alone then judges only what the file holds.
     """
     view = dict(raw)
-    if "encoder" not in raw and "encoder" in merged:
+    if raw.get("encoder") is None and merged.get("encoder") is not None:  # absent, or `encoder:` left empty
         view["encoder"] = merged["encoder"]
     task, merged_task = raw.get("task"), merged.get("task")
     name = merged_task.get("name") if isinstance(merged_task, dict) else merged_task

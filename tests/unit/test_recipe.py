@@ -51,6 +51,8 @@ def test_file_may_leave_encoder_and_task_name_to_the_command_line(tmp_path):
     # before: "r.yaml: 'encoder' must be a hub id, ..., got None" with encoder=... given
     path = write(tmp_path, BASIC.replace("encoder: embedded\n", ""))
     assert load_recipe(path, ["encoder=some/model"]).encoder == "some/model"
+    empty = write(tmp_path, BASIC.replace("encoder: embedded", "encoder:"), "e.yaml")  # a template's blank
+    assert load_recipe(empty, ["encoder=some/model"]).encoder == "some/model"
     with pytest.raises(UserError, match=r"r.yaml: no 'encoder' given: .*on the command line \(encoder=...\)"):
         load_recipe(path)
     no_name = write(tmp_path, BASIC.replace("{name: classification}", "{labels: [a, b]}"), "n.yaml")
