@@ -96,10 +96,15 @@ def _trainer_class():
             self.loss_is_scaled_for_ga = False
 
         def train(self, *args: Any, **kwargs: Any):
-            # A Trainer from build_trainer() trained by hand locks its output_dir too (train() already holds it).
+            # A Trainer from build_trainer() trained by hand locks its output_dir too (train() already holds it),
+            # and its first train() starts the run there as train() does (start_run).
             if not self.is_world_process_zero():
                 return super().train(*args, **kwargs)
             with locked_output_dir(self.args.output_dir):
+                if self.job is not None and not getattr(self, "_run_started", False):
+                    resume = args[0] if args else kwargs.get("resume_from_checkpoint")
+                    start_run(self.job.recipe, Path(self.args.output_dir), resuming=bool(resume))
+                    self._run_started = True  # later train() calls continue this run
                 return super().train(*args, **kwargs)
 
         def create_optimizer(self, model=None):
@@ -487,6 +492,20 @@ def _resume_path(recipe: Recipe) -> str | bool | None:
     return value
 
 
+def start_run(recipe: Recipe, out: Path, resuming: bool) -> None:
+    """What the first ``train()`` of a run does to ``train.output_dir`` (the CLI's, and a
+    :func:`build_trainer` Trainer's trained by hand): a finished run or an unfinished one's checkpoints
+    there are refused, or with ``overwrite: true`` removed, so that none of their files (a checkpoint
+    that checkpoint rotation or ``resume_from_checkpoint=auto`` would take) passes for this run's; then
+    ``recipe.yaml`` is written. Resuming (or a recipe that asks to) keeps the folder as it is."""
+    if not (resuming or recipe.train.get("resume_from_checkpoint")):
+        _check_output_dir(recipe)
+        if recipe.overwrite:
+            _clear_previous_run(out)
+    clear_finished(out)
+    write_text(out / "recipe.yaml", recipe.to_yaml())
+
+
 def _check_output_dir(recipe: Recipe) -> None:
     out = recipe.train["output_dir"]
     if os.path.exists(out) and not os.path.isdir(out):
@@ -691,14 +710,7 @@ def _train(recipe: Recipe) -> tuple[str, dict]:
     _check_resume(recipe)
     trainer = build_trainer(recipe)
     out = Path(trainer.args.output_dir)
-    main = trainer.is_world_process_zero()  # under torchrun / accelerate, rank 0 writes the run directory
-    if main:
-        if recipe.overwrite and not recipe.train.get("resume_from_checkpoint"):
-            _clear_previous_run(out)
-        clear_finished(out)
-        write_text(out / "recipe.yaml", recipe.to_yaml())
-
-    try:
+    try:  # the first train() starts the run in train.output_dir (start_run)
         result = trainer.train(resume_from_checkpoint=_resume_path(recipe))
     except KeyboardInterrupt:
         # Ctrl-C: keep the work done so far as a checkpoint that train.resume_from_checkpoint=auto picks up.

@@ -110,7 +110,7 @@ def test_a_trainer_trained_by_hand_locks_its_output_dir(tiny_encoder, tmp_path):
     finally:
         other.communicate("")
     trainer.train()
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2"]  # the lock is released
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "checkpoint-2", "recipe.yaml"]  # lock released
 
     # a checkpoint, and a model saved by hand, load as runs (before: "not a run directory (no recipe.yaml)")
     from bert_tasks import Predictor
@@ -268,6 +268,28 @@ def test_finish_run_completes_a_run_trained_by_hand(tiny_encoder, tmp_path, capl
         from transformers import Trainer, TrainingArguments
 
         finish_run(Trainer(model=trainer.model, args=TrainingArguments(str(tmp_path / "plain"), use_cpu=True)))
+
+
+def test_a_trainer_trained_by_hand_starts_its_run_as_train_does(tiny_encoder, tmp_path):
+    from bert_tasks import finish_run, train
+
+    out = tmp_path / "run"
+    base = [f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.save_strategy=steps", "train.save_steps=2",
+            "train.eval_strategy=steps", "train.eval_steps=2"]
+    train("sst2", [*base, "train.max_steps=6"])
+    trainer = build_trainer("sst2", [*base, "train.max_steps=4"])
+    with pytest.raises(UserError, match=r"holds a finished run; .*or set overwrite=true"):
+        trainer.train()  # before: trained into the finished run's folder, its DONE and checkpoint-6 left there
+    assert (out / "DONE").is_file() and (out / "checkpoint-6").is_dir()  # refused before anything changed
+    trainer = build_trainer("sst2", [*base, "train.max_steps=4", "overwrite=true"])
+    trainer.train()
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-2", "checkpoint-4", "recipe.yaml"]
+    trainer.train()  # a second call continues the same run: nothing is refused or removed
+    finish_run(trainer)
+    assert (out / "DONE").is_file()
+    trainer = build_trainer("sst2", [*base, "train.max_steps=2", "train.resume_from_checkpoint=auto"])
+    trainer.train(resume_from_checkpoint=True)  # resuming keeps the folder (here: nothing left to train)
+    assert (out / "checkpoint-4").is_dir()
 
 
 def test_fp16_on_a_cpu_says_it_trains_in_fp32(tiny_encoder, tmp_path, monkeypatch, caplog):
