@@ -195,11 +195,10 @@ def _first_record(path: str, text: str) -> tuple[Any, str] | None:
     return first, f"{path}:{text[: len(text) - len(body)].count(chr(10)) + 1}"  # JSON lines: the first line's
 
 
-def _first_record_is_an_object(path: str, text: str, where: str) -> None:
-    """A JSON list or JSON lines whose first record is a list (pandas' ``orient="values"``,
-    ``[["a film", 1], ...]``) is an error: datasets would read it as one column named ``text`` holding
-    lists, and the run would fail later on a missing column."""
-    found = _first_record(path, text)
+def _first_record_is_an_object(found: tuple[Any, str] | None, where: str) -> None:
+    """A JSON list or JSON lines whose first record (``found``: :func:`_first_record`) is a list
+    (pandas' ``orient="values"``, ``[["a film", 1], ...]``) is an error: datasets would read it as one
+    column named ``text`` holding lists, and the run would fail later on a missing column."""
     if found is not None and isinstance(found[0], list):  # (a plain string is a row of one column, 'text')
         raise UserError(
             f"{where}: {found[1]}: a JSON list, not an object naming its columns; write each row "
@@ -207,18 +206,13 @@ def _first_record_is_an_object(path: str, text: str, where: str) -> None:
         )
 
 
-def _check_same_keys(texts: dict[str, str], where: str) -> None:
+def _check_same_keys(firsts: list[tuple[Any, str] | None], where: str) -> None:
     """JSON files of one split name the same fields in their first records (before: datasets' "Couldn't cast")."""
-    seen = None
-    for path, text in texts.items():
-        found = _first_record(path, text)
-        if found is None or not isinstance(found[0], dict):
-            continue
-        if seen is None:
-            seen = (found[1], sorted(found[0]))
-        elif sorted(found[0]) != seen[1]:
-            raise UserError(f"{where}: the files of one split need the same fields: {seen[0]} has {seen[1]}, "
-                            f"{found[1]} has {sorted(found[0])}; rename or drop fields of one of them")
+    records = [(sorted(found[0]), found[1]) for found in firsts if found is not None and isinstance(found[0], dict)]
+    for keys, place in records[1:]:
+        if keys != records[0][0]:
+            raise UserError(f"{where}: the files of one split need the same fields: {records[0][1]} has "
+                            f"{records[0][0]}, {place} has {keys}; rename or drop fields of one of them")
 
 
 def _explain_json(paths: list[str], where: str) -> None:
@@ -391,10 +385,11 @@ def read_files(
             field = {"field": "data"} if all(records_under_data(text) for text in texts.values()) else {}
             tables = {} if field else {p: pandas_records(text) for p, text in texts.items()}  # each file parsed once
             if all(rows is None for rows in tables.values()):
-                for p, text in texts.items():
-                    _first_record_is_an_object(p, text, where)
-                if not field:
-                    _check_same_keys(texts, where)
+                firsts = [_first_record(p, text) for p, text in texts.items()]
+                for found in firsts:
+                    _first_record_is_an_object(found, where)
+                if not field and len(firsts) > 1:
+                    _check_same_keys(firsts, where)
                 return load_dataset("json", data_files=paths, split="train", **field)
             from datasets import Dataset
 

@@ -370,9 +370,7 @@ def training_arguments(recipe: Recipe):
         raise UserError(f"train: {message}") from None
     _check_packages(args)
     _check_hub(args)
-    why = get_task(recipe.task.name).no_label_smoothing
-    if args.label_smoothing_factor and why:  # before: ignored silently, or a shape error at the first step
-        raise UserError(f"train.label_smoothing_factor: task {recipe.task.name} cannot use it ({why}); remove it")
+    _check_label_smoothing(args, recipe, get_task(recipe.task.name).no_label_smoothing)
     if args.fp16 and args.use_cpu:  # accelerate enables fp16 autocast on GPUs only: fp32 here, silently
         bf16 = "; this CPU computes bf16 natively: train.bf16=true is mixed precision here" if native_bf16() else ""
         log.warning("train.fp16 on a CPU: accelerate trains in fp32 there (fp16 mixed precision is for GPUs)%s", bf16)
@@ -398,6 +396,13 @@ def native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def _check_label_smoothing(args: Any, recipe: Recipe, why: str) -> None:
+    """Trainer's label smoother reaches only the head's own softmax loss (before: ignored silently, or a
+    shape error at the first step); ``why``: the task's reason it cannot apply, or ""."""
+    if args.label_smoothing_factor and why:
+        raise UserError(f"train.label_smoothing_factor: task {recipe.task.name} cannot use it ({why}); remove it")
 
 
 def _check_hub(args: Any) -> None:
@@ -450,9 +455,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     args = training_arguments(recipe)
     job = prepare_job(recipe)
     check_best_metric(recipe, job)
-    if args.label_smoothing_factor and job.adapter.no_label_smoothing:  # set by its options (task.class_weights)
-        raise UserError(f"train.label_smoothing_factor: task {recipe.task.name} cannot use it "
-                        f"({job.adapter.no_label_smoothing}); remove one of them")
+    _check_label_smoothing(args, recipe, job.adapter.no_label_smoothing)  # also set by options (task.class_weights)
     set_seed(args.seed)  # the new head's initialisation depends on it
     model = load_with_hint(
         recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
