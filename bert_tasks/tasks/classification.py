@@ -18,6 +18,7 @@ Example (piecemeal, with your own Trainer):
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from ..errors import UserError, shown
 from ..metrics import classification_metrics
 from ..rundir import write_json, write_jsonl
 from .base import TaskAdapter, TaskOptions, class_names, register_task, sequence_logits, split_inputs
+
+log = logging.getLogger("bert_tasks")
 
 CLASS_WEIGHTS = "class_weights.json"  # task.class_weights resolved: a later evaluate's loss weighs the same
 
@@ -280,10 +283,11 @@ class Classification(TaskAdapter):
             return self.weights  # a saved run's (from_run), or none
         k = len(self.names)
         if given == "balanced":
-            if train is None:
-                if self.weights is not None:
-                    return self.weights
-                raise UserError("task.class_weights=balanced needs a train split (its label counts)")
+            if train is None:  # scoring a finished run: the weights it saved (a checkpoint has none)
+                if self.weights is None:
+                    log.warning("task.class_weights=balanced: no train split and no %s here, so the loss "
+                                "reported is unweighted (metrics are not affected)", CLASS_WEIGHTS)
+                return self.weights
             counts = np.bincount(np.asarray(train["label"], dtype=int), minlength=k)
             if (absent := [self.names[i] for i in range(k) if counts[i] == 0]):
                 raise UserError(f"task.class_weights=balanced: no train rows of label {absent[0]!r}; "

@@ -284,8 +284,18 @@ def test_bad_class_weights_are_named(given, message):
 def test_balanced_class_weights_need_each_class_in_train():
     with pytest.raises(UserError, match=r"class_weights=balanced: no train rows of label '2'"):
         adapter(labels=[0, 1, 2], class_weights="balanced").prepare({"train": ds(text=["a", "b"], label=[0, 1])}, {})
-    with pytest.raises(UserError, match="class_weights=balanced needs a train split"):
-        adapter(labels=[0, 1], class_weights="balanced").prepare({"test": ds(text=["a"], label=[0])}, {})
+
+
+def test_balanced_class_weights_without_train_or_saved_weights_leave_the_loss_unweighted(caplog):
+    ad = adapter(labels=[0, 1], class_weights="balanced")  # e.g. evaluate of a checkpoint (no class_weights.json)
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        ad.prepare({"test": ds(text=["a"], label=[0])}, {})  # before: an error, so such a run could not be scored
+    assert ad.weights is None and ad.loss_function() is None
+    assert "the loss reported is unweighted" in caplog.text
+    ad = adapter(labels=[0, 1], class_weights="balanced")
+    ad.weights = [2.0, 0.5]  # what from_run reads from a run's class_weights.json
+    ad.prepare({"test": ds(text=["a"], label=[0])}, {})
+    assert ad.weights == [2.0, 0.5]
 
 
 def test_weighted_loss_is_the_weighted_cross_entropy():
