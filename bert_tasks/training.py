@@ -158,6 +158,7 @@ def _trainer_class():
             Path(output_dir or self.args.output_dir, "training_args.bin").unlink(missing_ok=True)
             if self.job is not None:  # so Predictor.from_run loads a checkpoint, or a model saved by hand
                 write_text(Path(output_dir or self.args.output_dir, "recipe.yaml"), self.job.recipe.to_yaml())
+                self.job.adapter.save_prepared(str(output_dir or self.args.output_dir))  # and evaluate scores it alike
 
         def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
             if self._engine_saves_state():

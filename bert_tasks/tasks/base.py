@@ -17,6 +17,7 @@ Hooks, in the order a run calls them:
 ``compute_metrics(pred)``     scalar metrics for ``Trainer`` (best-checkpoint pick)
 ``calibrate(output)``         fit post-processing (thresholds) on validation output
 ``save(run_dir)``             write that post-processing state next to the model
+``save_prepared(folder)``     write what ``prepare`` took from train (loss weights) with each saved model
 ``report(...)``               full metrics + predictions file + plots of a split
 ``predict(...)``              raw inputs -> predictions (used by ``Predictor``)
 ============================  =================================================
@@ -126,6 +127,12 @@ class TaskAdapter:
 
     def save(self, run_dir: str) -> None:
         """Write post-processing state (thresholds, ...) into the run directory (default: nothing)."""
+
+    def save_prepared(self, folder: str) -> None:
+        """Write what :meth:`prepare` derived from the train split and the loss depends on (class
+        weights, label frequencies) into ``folder``, beside every saved model (the run's and each
+        checkpoint's), so that scoring it later without the train split gives the same loss
+        (default: nothing). :meth:`from_run` reads it back."""
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
         raise NotImplementedError

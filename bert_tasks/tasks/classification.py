@@ -283,8 +283,8 @@ class Classification(TaskAdapter):
             return self.weights  # a saved run's (from_run), or none
         k = len(self.names)
         if given == "balanced":
-            if train is None:  # scoring a finished run: the weights it saved (a checkpoint has none)
-                if self.weights is None:
+            if train is None:  # scoring a finished run or checkpoint: the weights it saved
+                if self.weights is None:  # a folder saved by hand, without them
                     log.warning("task.class_weights=balanced: no train split and no %s here, so the loss "
                                 "reported is unweighted (metrics are not affected)", CLASS_WEIGHTS)
                 return self.weights
@@ -385,9 +385,9 @@ class Classification(TaskAdapter):
 
         return weighted_cross_entropy
 
-    def save(self, run_dir: str) -> None:
-        if self.weights is not None:  # the loss of a later `evaluate` of the run weighs as training did
-            write_json(Path(run_dir) / CLASS_WEIGHTS, dict(zip(self.names, self.weights)))
+    def save_prepared(self, folder: str) -> None:
+        if self.weights is not None:  # the loss of a later `evaluate` of the run or checkpoint weighs alike
+            write_json(Path(folder) / CLASS_WEIGHTS, dict(zip(self.names, self.weights)))
 
     def _start_model(self, model: Any) -> Any:
         """What every ``[CLS]`` head does to a new model: the pooler's start (``task.pooler``), and a

@@ -297,8 +297,10 @@ class MultiLabel(Classification):
 
     def save(self, run_dir: str) -> None:
         write_json(Path(run_dir) / THRESHOLDS, dict(zip(self.names, map(float, self.current_thresholds()))))
-        if self.prior is not None:
-            write_json(Path(run_dir) / PRIOR, dict(zip(self.names, map(float, self.prior))))
+
+    def save_prepared(self, folder: str) -> None:
+        if self.prior is not None:  # pos_weight=auto of a run or checkpoint scored later
+            write_json(Path(folder) / PRIOR, dict(zip(self.names, map(float, self.prior))))
 
     def report(self, split: str, rows: Any, output: Any, run_dir: str) -> dict:
         probs = self._probs(output)

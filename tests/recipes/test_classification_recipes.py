@@ -266,8 +266,15 @@ def test_class_weights_weigh_the_loss_of_training_and_of_a_later_evaluate(tiny_e
     w = np.array([weights[r["label"]] for r in rows])
     assert validation["loss"] == pytest.approx(float((w * -np.log(gold_p)).sum() / w.sum()), rel=1e-3)
     assert validation["loss"] != pytest.approx(float(-np.log(gold_p).mean()), rel=1e-3)  # not the plain mean
-    _, again = evaluate_run(out, ROOT / "recipes" / "data" / "sst2" / "dev.tsv", tmp_path / "ev")
+    dev = ROOT / "recipes" / "data" / "sst2" / "dev.tsv"
+    _, again = evaluate_run(out, dev, tmp_path / "ev")
     assert again["test"]["loss"] == pytest.approx(validation["loss"], rel=1e-4)  # the saved weights, no train split
+    checkpoint = next(out.glob("checkpoint-*"))  # a checkpoint carries them too (before: "needs a train split")
+    assert json.loads((checkpoint / "class_weights.json").read_text()) == weights
+    _, scored = evaluate_run(checkpoint, dev, tmp_path / "ev_checkpoint")
+    rows = read_jsonl(tmp_path / "ev_checkpoint" / "predictions_test.jsonl")
+    gold_p = np.array([r["probability"] if r["prediction"] == r["label"] else 1 - r["probability"] for r in rows])
+    assert scored["test"]["loss"] == pytest.approx(float((w * -np.log(gold_p)).sum() / w.sum()), rel=1e-3)
 
 
 def test_class_weights_with_label_smoothing_is_an_error_not_a_silent_drop(tiny_encoder, tmp_path):

@@ -38,6 +38,18 @@ def test_goemotions_run_directory(goemotions_run):
     assert config["problem_type"] == "multi_label_classification"
 
 
+def test_goemotions_checkpoint_with_auto_pos_weight_is_scored_with_the_runs_loss(goemotions_run, tmp_path):
+    from bert_tasks import evaluate_run
+    from conftest import SAMPLES
+
+    (checkpoint,) = goemotions_run.glob("checkpoint-*")  # one epoch: the checkpoint holds the final weights
+    assert (checkpoint / "train_label_frequencies.json").is_file()  # before: only the run had it
+    _, metrics = evaluate_run(checkpoint, SAMPLES / "goemotions" / "test.tsv", tmp_path / "ev")
+    # before: "task.pos_weight=auto needs a train split (or a run's train_label_frequencies.json)"
+    run = json.loads((goemotions_run / "metrics.json").read_text())["test"]
+    assert metrics["test"]["loss"] == pytest.approx(run["loss"], rel=1e-4)
+
+
 def test_goemotions_predictor_uses_saved_thresholds(goemotions_run):
     from bert_tasks import Predictor
 
