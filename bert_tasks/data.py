@@ -372,6 +372,8 @@ def read_files(
     if kind in ("csv", "tsv"):
         for p, text in texts.items():
             check_fields(p, text, kind, where, header, column_names)
+        if header and len(texts) > 1:
+            _check_same_header(texts, kind, where)
     if kind == "text":  # one text per line, as datasets' text builder reads it (cached); blank lines are no rows
         return load_dataset("text", data_files=paths, split="train", encoding="utf-8-sig").filter(
             lambda row: bool(row["text"].strip()), desc="skipping blank lines"
@@ -400,8 +402,6 @@ def read_files(
                 raise UserError(f"{where}: the split is empty (0 rows) in {', '.join(paths)}")
             return Dataset.from_list(rows)
         names = {}
-        if header and len(paths) > 1:
-            _check_same_header(paths, kind, where)
         if not header:
             if column_names is None:
                 with open(paths[0], encoding="utf-8-sig") as f:
@@ -429,21 +429,14 @@ def read_files(
         raise UserError(f"{where}: could not read {', '.join(paths)} as {kind}: {cause}") from None
 
 
-def _check_same_header(paths: list[str], kind: str, where: str) -> None:
-    """Files of one split share their header (before: 'An error occurred while generating the dataset')."""
-    def columns(path: str) -> list[str]:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            line = f.readline().rstrip("\r\n")
-        if kind == "tsv":
-            return line.split("\t")
-        return next(csv.reader([line]), [])
-
-    first = columns(paths[0])
-    for path in paths[1:]:
-        other = columns(path)
+def _check_same_header(texts: dict[str, str], kind: str, where: str) -> None:
+    """csv/tsv files of one split share their header (before: 'An error occurred while generating the dataset')."""
+    headers = {p: next(_records(text.removeprefix("\ufeff"), kind), (0, []))[1] for p, text in texts.items()}
+    (first_path, first), *others = headers.items()
+    for path, other in others:
         if other != first:  # in another order too: datasets then reads some files and fails on others
             fix = "put them in one order" if set(other) == set(first) else "rename or drop columns of one of them"
-            raise UserError(f"{where}: the files of one split need the same columns: {paths[0]} has {first}, "
+            raise UserError(f"{where}: the files of one split need the same columns: {first_path} has {first}, "
                             f"{path} has {other}; {fix}")
 
 

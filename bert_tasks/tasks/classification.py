@@ -298,9 +298,7 @@ class Classification(TaskAdapter):
                 raise UserError(f"task.class_weights has {len(given)} values for {k} labels {self.names}")
             weights = list(given)
         else:
-            index = {_label_key(v): i for i, v in enumerate(self.values)}
-            for i, name in enumerate(self.names):
-                index.setdefault(_label_key(name), i)
+            index = self._label_index()
             weights = [1.0] * k
             for key, weight in given.items():
                 if _label_key(key) not in index:
@@ -318,10 +316,15 @@ class Classification(TaskAdapter):
             found = f"all {len(train)} rows have label '{self.names[present[0]]}'" if present else "no rows"
             raise UserError(f"train split ({source}): {found}; classification needs two or more classes")
 
-    def _map_labels(self, ds, split: str, source: str):
+    def _label_index(self) -> dict[str, int]:
+        """Label key -> class id; a label may also be written by its name (values win a clash)."""
         index = {v: i for i, v in enumerate(self.values)}
-        for i, name in enumerate(self.names):  # a label may also be written by its name; values win a clash
+        for i, name in enumerate(self.names):
             index.setdefault(_label_key(name), i)
+        return index
+
+    def _map_labels(self, ds, split: str, source: str):
+        index = self._label_index()
         for row, value in enumerate(ds["label"]):
             if _label_key(value) not in index:
                 known = "train's labels" if self.options.labels is None else "task.labels"
