@@ -245,7 +245,7 @@ class Classification(TaskAdapter):
             if split == "train":
                 self._check_two_classes(out[split], sources.get(split, "data"))
         self.weights = self._class_weights(out.get("train"))
-        if self.weights is not None and self.options.class_weights is not None:
+        if self.weights is not None:
             self.no_label_smoothing = "task.class_weights gives it a loss of its own, which Trainer's smoother never sees"
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
