@@ -122,6 +122,21 @@ def _flag(value: Any, where: str, row: int, column: str) -> float:
     raise UserError(f"{where}, row {row + 1}: label column '{column}' must hold 0 or 1, got {shown(value)}")
 
 
+def output_layer(model: Any, n_out: int) -> Any:
+    """The linear layer that gives a sequence-classification model its logits: the last ``nn.Linear``
+    with ``n_out`` outputs and a bias (``classifier`` of BERT and DistilBERT, ``classifier.out_proj`` of
+    RoBERTa and ELECTRA, whose heads are dense -> tanh -> out_proj)."""
+    from torch import nn
+
+    found = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_out and m.bias is not None]
+    if not found:
+        raise UserError(
+            f"task.init_bias_from_prior: {type(model).__name__} has no linear output layer with {n_out} outputs "
+            "and a bias; set task.init_bias_from_prior=false"
+        )
+    return found[-1]
+
+
 @register_task
 class MultiLabel(Classification):
     """Any subset of N labels; sigmoid per label; per-label thresholds."""
@@ -222,7 +237,7 @@ class MultiLabel(Classification):
         )
         self._start_model(model)
         if self.options.init_bias_from_prior and self.prior is not None:
-            head = model.get_output_embeddings() or getattr(model, "classifier", None)
+            head = output_layer(model, len(self.names))
             p = np.clip(self.prior, 1e-4, 1 - 1e-4)
             with torch.no_grad():
                 head.bias.copy_(torch.tensor(np.log(p / (1 - p)), dtype=head.bias.dtype))

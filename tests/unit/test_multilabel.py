@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from datasets import Dataset
 
 from bert_tasks.errors import UserError
@@ -138,3 +139,22 @@ def test_bias_starts_at_prior(tiny_encoder):
     p = 1 / (1 + np.exp(-model.classifier.bias.detach().numpy()))
     assert p == pytest.approx([0.9999, 0.25], abs=1e-3)
     assert model.config.problem_type == "multi_label_classification"
+
+
+@pytest.mark.parametrize("kind", ["roberta", "distilbert", "electra"])
+def test_bias_starts_at_prior_on_heads_of_other_encoders(kind, tmp_path):
+    # RoBERTa's and ELECTRA's heads are dense -> tanh -> out_proj: the bias to set is out_proj's
+    from transformers import AutoConfig, AutoModel
+
+    sizes = ({"dim": 16, "hidden_dim": 32, "n_layers": 1, "n_heads": 2} if kind == "distilbert" else
+             {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2})
+    AutoModel.from_config(AutoConfig.for_model(kind, vocab_size=50, **sizes)).save_pretrained(tmp_path / kind)
+    ad = adapter(labels=["a", "b"])
+    ad.prepare({"train": Dataset.from_dict({"text": list("wxyz"), "label": ["a", "a,b", "a", "a"]})}, {})
+    model = ad.build_model(str(tmp_path / kind)).eval()
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[3, 4, 5]])).logits
+    head = model.classifier.out_proj if kind != "distilbert" else model.classifier
+    p = 1 / (1 + np.exp(-head.bias.detach().numpy()))
+    assert p == pytest.approx([0.9999, 0.25], abs=1e-3)
+    assert logits.shape == (1, 2)
