@@ -82,6 +82,7 @@ _PACKAGE = Path(__file__).resolve().parent
 RECIPES_DIR = _PACKAGE / "recipes" if (_PACKAGE / "recipes").is_dir() else _PACKAGE.parent / "recipes"
 SECTIONS = ("task", "encoder", "data", "train", "overwrite", "trust_remote_code", "layer_lr_decay",
             "early_stopping_patience", "early_stopping_threshold")
+TOP_LEVEL = SECTIONS[4:]  # the keys that are no section
 DataPath = str | list[str] | None
 
 
@@ -471,6 +472,12 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
                 raise UserError(f"{where}: unknown key '{key}' (did you mean '{section}.{key}'? "
                                 f"'{key}' is a key of the {section} section)")
             raise unknown_key_error(where, str(key), str(key), SECTIONS)
+    for section in ("task", "data", "train"):
+        body = raw.get(section)
+        for key in body if isinstance(body, dict) else ():
+            if key in TOP_LEVEL:  # before: "114 keys are valid (TrainingArguments' fields)" for train.overwrite
+                raise UserError(f"{where}: unknown key '{section}.{key}' (did you mean '{key}'? '{key}' is a "
+                                f"top-level key of the recipe, beside {section}, not inside it)")
     task_raw = raw.get("task")
     if isinstance(task_raw, str):
         task_raw = {"name": task_raw}

@@ -185,6 +185,20 @@ def test_a_section_key_given_at_the_top_names_its_section(override, section):
         load_recipe("conll2003", [override])
 
 
+@pytest.mark.parametrize("override", ["train.overwrite=true", "task.layer_lr_decay=0.8",
+                                      "data.trust_remote_code=true", "train.early_stopping_patience=2"])
+def test_a_top_level_key_given_inside_a_section_names_the_top_level(override, tmp_path):
+    # before: "unknown key 'train.overwrite'; 114 keys are valid (transformers.TrainingArguments' fields)"
+    dotted = override.split("=")[0]
+    section, key = dotted.split(".")
+    with pytest.raises(UserError, match=rf"^command line: unknown key '{dotted}' \(did you mean '{key}'\? "
+                                        rf"'{key}' is a top-level key of the recipe, beside {section}"):
+        load_recipe(write(tmp_path, BASIC), [override])
+    in_file = BASIC.replace("train: {", "train: {early_stopping_threshold: 0.1, ")
+    with pytest.raises(UserError, match=r"r.yaml: unknown key 'train.early_stopping_threshold' \(did you mean"):
+        load_recipe(write(tmp_path, in_file))
+
+
 def test_a_wrong_item_type_names_the_item_type():
     # before: "expects list or None, got ['O', 3] (list)"
     with pytest.raises(UserError, match=r"'task.tag_names' expects list of str or None, got \['O', 3\] \(list\)"):
