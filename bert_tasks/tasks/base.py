@@ -42,6 +42,10 @@ class TaskOptions:
     """Options every task has. Adapters subclass this with their own fields."""
 
     name: str = field(default="", metadata={"help": "Which adapter: see `python -m bert_tasks.run --list`."})
+    model_config: dict = field(
+        default_factory=dict,
+        metadata={"help": "Config values set when the encoder is loaded, e.g. {hidden_dropout_prob: 0.0}."},
+    )
 
 
 def register_task(cls: type[TaskAdapter]) -> type[TaskAdapter]:

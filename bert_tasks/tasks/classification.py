@@ -44,10 +44,6 @@ CLASS_WEIGHTS = "class_weights.json"  # task.class_weights resolved: a later eva
 class SequenceOptions(TaskOptions):
     """Options of every head on the [CLS] vector."""
 
-    model_config: dict = field(
-        default_factory=dict,
-        metadata={"help": "Config values set when the encoder is loaded, e.g. {hidden_dropout_prob: 0.0}."},
-    )
     pooler: Literal["auto", "pretrained", "identity"] = field(
         default="auto",
         metadata={

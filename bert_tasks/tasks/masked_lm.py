@@ -362,7 +362,7 @@ class MaskedLM(TaskAdapter):
         from transformers import AutoModelForMaskedLM
 
         with _no_head_note(encoder_path):
-            model = AutoModelForMaskedLM.from_pretrained(encoder_path, **load_kwargs)
+            model = AutoModelForMaskedLM.from_pretrained(encoder_path, **self.options.model_config, **load_kwargs)
         return head_at_masked_positions(model)
 
     def preprocess_logits(self):

@@ -100,7 +100,6 @@ class SpanQAOptions(TaskOptions):
                   "run_qa) or all (one copy of the question per distinct answer span, as SQuAD-Shifts and "
                   "SQuAD dev list several annotators' answers)."},
     )
-    model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
 def cut_questions(tokenizer: Any, questions: list[str], limit: int) -> tuple[list[str], list[int]]:

@@ -147,7 +147,6 @@ class TaggingOptions(TaskOptions):
         metadata={"help": "Names of integer tags, by id (a hub dataset saved as JSON: ner_tags 0, 1, ... -> "
                   "[O, B-PER, I-PER, ...])."},
     )
-    model_config: dict = field(default_factory=dict, metadata={"help": "Encoder config values at load time."})
 
 
 def _tag_place(ds: Any, source: str | None, row: int, position: int) -> str:

@@ -284,6 +284,14 @@ def test_a_checkpoint_without_an_mlm_head_is_explained_not_called_corrupted(tiny
     assert "ships no masked-LM head" not in caplog.text
 
 
+def test_model_config_reaches_the_masked_lm_model(tiny_encoder):
+    # as for every other task: before, "unknown key 'task.model_config'" for masked_lm alone
+    recipe = load_recipe("sst2_mlm", [f"encoder={tiny_encoder}", "task.model_config={hidden_dropout_prob: 0.0}"])
+    model = MaskedLM(recipe.task).build_model(tiny_encoder)
+    assert model.config.hidden_dropout_prob == 0.0
+    assert adapter().build_model(tiny_encoder).config.hidden_dropout_prob == 0.1
+
+
 def test_words_whitespace_groups_the_characters_of_space_separated_words(tmp_path):
     # Chinese BERT tokenizers split every character: with words=whitespace, a pre-segmented word is masked whole
     from transformers import AutoTokenizer
