@@ -248,6 +248,13 @@ def _stop_on_nonfinite_loss():
     return StopOnNonFiniteLoss()
 
 
+# model types whose position ids start after the padding index (transformers' create_position_ids_from_input_ids)
+POSITIONS_AFTER_PADDING = frozenset({
+    "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text", "xmod",
+    "longformer", "mpnet", "ibert", "luke", "esm",
+})
+
+
 def check_max_length(recipe: Recipe) -> None:
     """``data.max_length`` must fit the encoder's position embeddings (else it fails mid-training)."""
     from transformers import AutoConfig
@@ -258,11 +265,17 @@ def check_max_length(recipe: Recipe) -> None:
         config = AutoConfig.from_pretrained(resolve_encoder(recipe.encoder), **remote_code(recipe.trust_remote_code))
     except (OSError, ValueError):  # loading the model will report what is wrong with the encoder
         return
-    limit = getattr(config, "max_position_embeddings", None)
-    if isinstance(limit, int) and 0 < limit < recipe.data.max_length:
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return
+    # RoBERTa-like models number positions from pad_token_id + 1 (roberta-base: 514 embeddings, 512 tokens)
+    offset = (config.pad_token_id or 0) + 1 if config.model_type in POSITIONS_AFTER_PADDING else 0
+    limit = positions - offset
+    if limit < recipe.data.max_length:  # before: an IndexError mid-training for 513 or 514 on roberta-base
+        after = f", numbered from {offset}" if offset else ""
         raise UserError(
             f"data.max_length={recipe.data.max_length} is longer than encoder {recipe.encoder!r} accepts "
-            f"(max_position_embeddings={limit}); set data.max_length={limit} or less"
+            f"(max_position_embeddings={positions}{after}); set data.max_length={limit} or less"
         )
 
 

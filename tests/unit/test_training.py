@@ -342,3 +342,25 @@ def test_transformers_argument_errors_name_recipe_keys_not_flags(tmp_path):
 
     with pytest.raises(UserError, match=r"^train: .*requires non-zero train\.logging_steps$"):
         training_arguments(load_recipe("sst2", [f"train.output_dir={tmp_path}", "train.logging_steps=0"]))
+
+
+@pytest.mark.parametrize("kind, usable", [("roberta", 30), ("bert", 32)])
+def test_max_length_fits_the_positions_the_encoder_can_number(kind, usable, tmp_path):
+    # RoBERTa numbers positions from pad_token_id + 1: of 32 embeddings, 30 tokens (roberta-base: 514, 512)
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import check_max_length
+
+    config = AutoConfig.for_model(kind, vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, max_position_embeddings=32, pad_token_id=1)
+    model = AutoModel.from_config(config).eval()
+    model.save_pretrained(tmp_path / kind)
+    with torch.no_grad():
+        model(input_ids=torch.full((1, usable), 5))  # the longest input it takes
+        with pytest.raises(RuntimeError):  # index out of bounds (the token_type_ids buffer)
+            model(input_ids=torch.full((1, usable + 1), 5))
+    check_max_length(load_recipe("sst2", [f"encoder={tmp_path / kind}", f"data.max_length={usable}"]))
+    with pytest.raises(UserError, match=rf"data.max_length={usable + 1} is longer .* set data.max_length={usable} or less"):
+        check_max_length(load_recipe("sst2", [f"encoder={tmp_path / kind}", f"data.max_length={usable + 1}"]))
