@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import UserError
 
@@ -80,11 +80,24 @@ def load_with_hint(name: str, load: Callable[[str], T]) -> T:
         ) from None
 
 
-def load_tokenizer(name: str, trust_remote_code: bool = False):
-    """The fast tokenizer of encoder ``name``."""
+def load_tokenizer(name: str, trust_remote_code: bool = False, split_words: bool = False):
+    """The fast tokenizer of encoder ``name``.
+
+    ``split_words``: the text comes as words split beforehand (``is_split_into_words``). A byte-level
+    BPE tokenizer (RoBERTa, GPT-2: ``add_prefix_space`` False by default) would then encode every
+    word as if it began the text, without the leading space it has everywhere else in its
+    pretraining (``rejects`` -> ``re j ect s`` rather than ``Ġrejects``); it is loaded with
+    ``add_prefix_space=True``, as transformers' run_ner does for such models.
+    """
     from transformers import AutoTokenizer
 
-    return load_with_hint(name, lambda path: AutoTokenizer.from_pretrained(path, **remote_code(trust_remote_code)))
+    def load(path: str) -> Any:
+        tokenizer = AutoTokenizer.from_pretrained(path, **remote_code(trust_remote_code))
+        if split_words and getattr(tokenizer, "add_prefix_space", None) is False:
+            tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True, **remote_code(trust_remote_code))
+        return tokenizer
+
+    return load_with_hint(name, load)
 
 
 def remote_code(trust: bool) -> dict:

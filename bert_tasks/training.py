@@ -287,7 +287,7 @@ def prepare_job(recipe: Recipe) -> Job:
             "or a hub dataset name)"
         )
     adapter = get_task(recipe.task.name)(recipe.task)
-    tokenizer = load_tokenizer(recipe.encoder, recipe.trust_remote_code)
+    tokenizer = load_tokenizer(recipe.encoder, recipe.trust_remote_code, adapter.split_words)
     check_max_length(recipe)
     seed = int(recipe.train.get("data_seed") or recipe.train.get("seed", 42))
     raw, sources = load_splits(recipe.data, seed=seed)

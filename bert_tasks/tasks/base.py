@@ -80,6 +80,9 @@ class TaskAdapter:
     no_label_smoothing: ClassVar[str] = ""
     # Encoded columns that the collator reads although the model does not take them (Trainer keeps them)
     collator_columns: ClassVar[tuple[str, ...]] = ()
+    # True when encode_fn tokenises words split beforehand (is_split_into_words): byte-level BPE
+    # tokenizers (RoBERTa, GPT-2) are then loaded with add_prefix_space, as each word follows a space
+    split_words: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -183,6 +183,7 @@ class Tagging(TaskAdapter):
     Options = TaggingOptions
     column_roles = ("tokens", "tags")
     default_metric = "f1"
+    split_words = True
 
     def __init__(self, options: TaggingOptions):
         super().__init__(options)

@@ -60,3 +60,31 @@ def test_a_head_of_another_size_names_the_way_to_start_it_anew(tiny_encoder, tmp
         build_trainer("goemotions", base)  # 28 labels; before: transformers' RuntimeError
     trainer = build_trainer("goemotions", [*base, "task.model_config={ignore_mismatched_sizes: true}"])
     assert trainer.model.classifier.out_features == 28
+
+
+def test_words_split_beforehand_get_the_leading_space_of_byte_level_bpe(tmp_path, tiny_encoder):
+    # RoBERTa's tokenizer defaults to add_prefix_space=False: transformers 5 then encodes each word of
+    # is_split_into_words as if it began the text ("rejects" -> pieces without the space marker Ġ)
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaTokenizerFast
+
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import prepare_job
+    from conftest import sample_texts
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(sample_texts(), vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(tmp_path))
+    RobertaTokenizerFast(vocab=str(tmp_path / "vocab.json"), merges=str(tmp_path / "merges.txt"),
+                         add_prefix_space=False).save_pretrained(tmp_path)
+    RobertaConfig(vocab_size=600, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=32).save_pretrained(tmp_path)
+    words = ["EU", "rejects", "German", "call"]
+    as_text = load_tokenizer(str(tmp_path))("EU rejects German call").tokens()
+    assert load_tokenizer(str(tmp_path))(words, is_split_into_words=True).tokens() != as_text  # the trap
+    split = load_tokenizer(str(tmp_path), split_words=True)
+    assert split(words, is_split_into_words=True).tokens()[2:] == as_text[2:]  # all but the first word agree
+    bert = load_tokenizer(tiny_encoder, split_words=True)  # WordPiece: nothing to change
+    assert bert(words, is_split_into_words=True).tokens() == bert("EU rejects German call").tokens()
+    job = prepare_job(load_recipe("conll2003", [f"encoder={tmp_path}"]))  # tagging reads words
+    assert job.tokenizer.add_prefix_space is True
