@@ -141,8 +141,13 @@ def init_pooler(model: Any, mode: str) -> str:
 
     pooler = getattr(getattr(model, "base_model", model), "pooler", None)
     dense = getattr(pooler, "dense", None)
-    if dense is None or mode == "pretrained":
-        return "none" if dense is None else "pretrained"
+    if dense is None:
+        if mode == "identity":  # e.g. DistilBERT and RoBERTa, whose heads read the encoder's [CLS] vector without one
+            log.warning("task.pooler=identity: %s has no BERT pooler (dense + tanh) to start; nothing was changed",
+                        type(model).__name__)
+        return "none"
+    if mode == "pretrained":
+        return "pretrained"
     if mode == "auto" and bool(dense.bias.detach().abs().max() > 0):
         return "pretrained"
     with torch.no_grad():

@@ -220,6 +220,20 @@ def test_model_config_and_pooler_identity(tiny_encoder):
     assert kept.pooler_init == "identity"  # the tiny random BERT's pooler has a zero bias: untrained
 
 
+def test_pooler_identity_on_an_encoder_without_a_pooler_says_so(tmp_path, caplog):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    DistilBertModel(DistilBertConfig(vocab_size=50, dim=16, hidden_dim=32, n_layers=1, n_heads=2)).save_pretrained(tmp_path)
+    for mode, warned in (("identity", True), ("auto", False)):
+        ad = adapter(pooler=mode)
+        ad.prepare({"train": Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})}, {})
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="bert_tasks"):
+            ad.build_model(str(tmp_path))
+        assert ad.pooler_init == "none"
+        assert ("task.pooler=identity: DistilBertForSequenceClassification has no BERT pooler" in caplog.text) is warned
+
+
 def test_swap_pairs_doubles_train_only():
     ad = adapter(swap_pairs=True)
     out = ad.prepare({"train": ds(text=["a", "b"], text_pair=["c", "d"], label=[0, 1]),
