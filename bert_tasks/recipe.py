@@ -591,7 +591,7 @@ def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typi
 
     Args:
         name_or_path: a shipped recipe name (``sst2``), a YAML path, a mapping, or a :class:`Recipe`
-            (returned as it is without overrides; with them, a new one).
+            (checked again, as changes made to it in Python are, and returned as a new one).
         overrides: ``key=value`` / ``~key`` strings, as on the command line.
 
     Returns:
@@ -607,9 +607,10 @@ def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typi
         if not isinstance(text, str):
             raise UserError(f"overrides[{i}] is {text!r} ({type(text).__name__}); each override is a 'key=value' string")
     if isinstance(name_or_path, Recipe):
-        if not overrides:
-            return name_or_path
-        recipe = validate(apply_overrides(name_or_path.to_dict(), overrides), "command line", name_or_path.name)
+        # checked again, so that a Recipe changed in Python (recipe.train["learnin_rate"] = 1e-5,
+        # recipe.data.max_length = "64") gets the messages a file gets, not an error deep in transformers
+        where = "command line" if overrides else f"recipe {name_or_path.name!r} (as changed in Python)"
+        recipe = validate(apply_overrides(name_or_path.to_dict(), overrides), where, name_or_path.name)
         recipe.source = name_or_path.source
         return recipe
     if not isinstance(name_or_path, (str, os.PathLike, dict)):

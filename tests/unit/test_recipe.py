@@ -354,7 +354,7 @@ def test_wrong_argument_types_are_named():
 
 def test_overrides_apply_to_a_recipe_object():
     recipe = load_recipe("sst2")
-    assert load_recipe(recipe) is recipe
+    assert load_recipe(recipe) == recipe  # checked again (a copy), the same recipe
     changed = load_recipe(recipe, ["train.seed=7", "~task.labels"])  # before: overrides of a Recipe were ignored
     assert changed.train["seed"] == 7 and changed.task.labels is None
     assert (changed.name, changed.source) == (recipe.name, recipe.source)
@@ -406,3 +406,21 @@ def test_early_stopping_keys_are_checked_at_load():
     ):
         with pytest.raises(UserError, match=message):
             load_recipe("sst2", overrides)
+
+
+def test_a_recipe_changed_in_python_is_checked_again(tmp_path):
+    # before: a Recipe came back unchecked, and the mistake surfaced inside transformers or the data code
+    recipe = load_recipe(write(tmp_path, BASIC))
+    assert load_recipe(recipe) == recipe
+    recipe.train["learnin_rate"] = 1e-5
+    with pytest.raises(UserError, match=r"^recipe 'r' \(as changed in Python\): unknown key 'train.learnin_rate' "
+                                        r"\(did you mean 'learning_rate'\?\)"):
+        load_recipe(recipe)
+    recipe = load_recipe(write(tmp_path, BASIC))
+    recipe.data.max_length = "64"
+    with pytest.raises(UserError, match=r"'data.max_length' expects int, got '64' \(str\)"):
+        load_recipe(recipe)
+    recipe.data.max_length = 64
+    recipe.train["learning_rate"] = 3e-5
+    again = load_recipe(recipe)
+    assert again.train["learning_rate"] == 3e-5 and again.data.max_length == 64 and again.source == recipe.source
