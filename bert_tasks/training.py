@@ -268,6 +268,8 @@ def check_max_length(recipe: Recipe) -> None:
     positions = getattr(config, "max_position_embeddings", None)
     if not isinstance(positions, int) or positions <= 0:
         return
+    if getattr(config, "position_biased_input", True) is False:  # DeBERTa(-v3): relative positions only, no limit
+        return
     # RoBERTa-like models number positions from pad_token_id + 1 (roberta-base: 514 embeddings, 512 tokens)
     offset = (config.pad_token_id or 0) + 1 if config.model_type in POSITIONS_AFTER_PADDING else 0
     limit = positions - offset

@@ -364,3 +364,21 @@ def test_max_length_fits_the_positions_the_encoder_can_number(kind, usable, tmp_
     check_max_length(load_recipe("sst2", [f"encoder={tmp_path / kind}", f"data.max_length={usable}"]))
     with pytest.raises(UserError, match=rf"data.max_length={usable + 1} is longer .* set data.max_length={usable} or less"):
         check_max_length(load_recipe("sst2", [f"encoder={tmp_path / kind}", f"data.max_length={usable + 1}"]))
+
+
+def test_max_length_is_not_capped_for_relative_positions_only(tmp_path):
+    # DeBERTa-v3 (position_biased_input false) has no absolute position embeddings: 512 is no limit
+    import torch
+    from transformers import DebertaV2Config, DebertaV2Model
+
+    from bert_tasks.recipe import load_recipe
+    from bert_tasks.training import check_max_length
+
+    config = DebertaV2Config(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, max_position_embeddings=32, position_biased_input=False,
+                             relative_attention=True, position_buckets=8, pos_att_type=["p2c", "c2p"])
+    model = DebertaV2Model(config).eval()
+    model.save_pretrained(tmp_path)
+    with torch.no_grad():
+        assert model(input_ids=torch.full((1, 100), 5)).last_hidden_state.shape == (1, 100, 16)
+    check_max_length(load_recipe("sst2", [f"encoder={tmp_path}", "data.max_length=100"]))
