@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+
+log = logging.getLogger("bert_tasks")
 
 
 def _pyplot():
@@ -14,6 +18,39 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def drawable_names(names: Sequence[str], where: str) -> tuple[list[str], dict]:
+    """Label names as the plot can write them, and the ``fontfamily`` keyword that writes them.
+
+    A name with a character that the default font (DejaVu Sans) lacks, e.g. Chinese, is written with
+    an installed font that has it (Noto Sans CJK, ...) as the fallback; where none has it, the
+    name's class id (``#3``) stands in its place, with one warning (before: a matplotlib warning per
+    character and empty boxes in the PNG).
+    """
+    from matplotlib import font_manager, ft2font
+
+    load = functools.lru_cache(maxsize=None)(ft2font.FT2Font)
+
+    def covers(path: str, text: str) -> bool:
+        font = load(path)
+        return all(font.get_char_index(ord(c)) for c in text if not c.isspace())
+
+    default = font_manager.FontProperties()
+    names = [str(n) for n in names]
+    lacking = [n for n in names if not covers(font_manager.findfont(default), n)]
+    if not lacking:
+        return names, {}
+    needed = "".join(sorted({c for n in lacking for c in n}))
+    for entry in font_manager.fontManager.ttflist:
+        # "Last Resort" has a placeholder box for every code point: it writes nothing readable
+        if not entry.name.startswith("Last Resort") and covers(entry.fname, needed):
+            return names, {"fontfamily": [*default.get_family(), entry.name]}
+    shown = [f"#{i}" if n in lacking else n for i, n in enumerate(names)]
+    log.warning("%s: no installed font can write the label names %s, so the plot shows their class ids "
+                "(%s); install a font that has their characters (e.g. Noto Sans CJK) to see the names", where,
+                ", ".join(lacking[:5]), ", ".join(x for x in shown if x.startswith("#"))[:60])
+    return shown, {}
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -77,14 +114,15 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], pat
     """
     plt = _pyplot()
     n = len(labels)
+    labels, font = drawable_names(labels, Path(path).name)
     side = min(1.0 + 0.6 * n, 24.0)
     fig, ax = plt.subplots(figsize=(side + 0.2, side))
     ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     if n <= NAMED_CLASSES:
         size = 10 if n <= 30 else max(4.0, 300 / n)
         ax.set_xticks(range(n), labels, rotation=45 if n <= 30 else 90, ha="right" if n <= 30 else "center",
-                      fontsize=size)
-        ax.set_yticks(range(n), labels, fontsize=size)
+                      fontsize=size, **font)
+        ax.set_yticks(range(n), labels, fontsize=size, **font)
     ax.set_xlabel("predicted" if n <= NAMED_CLASSES else "predicted (class id)")
     ax.set_ylabel("gold" if n <= NAMED_CLASSES else "gold (class id)")
     if n <= ANNOTATED_CLASSES:
@@ -103,7 +141,8 @@ def bar_chart(values: dict[str, float], path: str | os.PathLike, title: str, yla
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(values) + 1.5), 4))
     ax.bar(range(len(values)), list(values.values()), color="tab:blue")
-    ax.set_xticks(range(len(values)), list(values), rotation=60, ha="right")
+    names, font = drawable_names(list(values), Path(path).name)
+    ax.set_xticks(range(len(values)), names, rotation=60, ha="right", **font)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.set_title(title)

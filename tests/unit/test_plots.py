@@ -50,3 +50,27 @@ def test_confusion_matrix_of_many_classes_stays_a_bounded_image(tmp_path):
     assert width <= 2600 and height <= 2600
     small_w, small_h = png_size(plots.confusion_matrix([[3, 1], [0, 4]], ["neg", "pos"], tmp_path / "small.png", "t"))
     assert small_w < width and small_h < height
+
+
+def test_label_names_the_default_font_lacks(tmp_path, caplog):
+    # before: one matplotlib warning per missing character and empty boxes where Chinese names were
+    from matplotlib import font_manager, ft2font
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Glyph ... missing from font(s)"
+        names, font = plots.drawable_names(["positive", "negative"], "cm.png")
+        assert (names, font) == (["positive", "negative"], {})
+        cjk = [e for e in font_manager.fontManager.ttflist if not e.name.startswith("Last Resort")
+               and ft2font.FT2Font(e.fname).get_char_index(ord("正"))]
+        with caplog.at_level("WARNING", logger="bert_tasks"):
+            names, font = plots.drawable_names(["正面", "negative", "负面"], "cm.png")
+        if cjk:  # a CJK font installed: the names stay, written with it as the fallback
+            assert names == ["正面", "negative", "负面"] and font["fontfamily"][-1] in {e.name for e in cjk}
+        else:
+            assert names == ["#0", "negative", "#2"] and font == {}
+            assert "cm.png: no installed font can write the label names 正面, 负面" in caplog.text
+        # a character DejaVu Sans lacks and STIX (shipped with matplotlib) has: STIX is the fallback
+        names, font = plots.drawable_names(["a\u20d2b", "c"], "bars.png")
+        assert names == ["a\u20d2b", "c"] and font["fontfamily"][-1].startswith("STIX")
+        plots.bar_chart({"a\u20d2b": 0.5, "c": 0.7}, tmp_path / "bars.png", "t", "F1")
+        plots.confusion_matrix([[1, 0, 0], [0, 1, 0], [0, 0, 1]], ["正面", "negative", "负面"], tmp_path / "cm.png", "t")
