@@ -57,14 +57,21 @@ def with_read_overrides(recipe: Any, overrides: Any, command: str) -> Any:
     return validate(apply_overrides(recipe.to_dict(), overrides), "command line", recipe.name)
 
 
+def as_roles(row: dict, columns: dict) -> dict:
+    """A row with the run's ``data.columns`` (role -> column) also under their role names, so rows in
+    the training data's own format (SST-2's 'sentence', MRPC's '#1 String') predict as they are."""
+    return {**row, **{role: row[col] for role, col in columns.items() if col in row}}
+
+
 class Predictor:
     """A trained model, its tokenizer and its task adapter, ready for raw inputs."""
 
-    def __init__(self, adapter: Any, model: Any, tokenizer: Any, max_length: int = 512):
+    def __init__(self, adapter: Any, model: Any, tokenizer: Any, max_length: int = 512, columns: dict | None = None):
         self.adapter = adapter
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.columns = {role: str(col) for role, col in (columns or {}).items()}  # the run's data.columns
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, device: str | None = None, int8: bool = False) -> Predictor:
@@ -98,11 +105,14 @@ class Predictor:
                 raise UserError(f"Predictor.from_run: device {device!r} is not usable here: {e}") from None
         tokenizer = AutoTokenizer.from_pretrained(str(run))
         adapter = adapter_cls.from_run(recipe.task, model, str(run))
-        return cls(adapter, model, tokenizer, recipe.data.max_length)
+        return cls(adapter, model, tokenizer, recipe.data.max_length, recipe.data.columns)
 
     def predict(self, inputs: list, batch_size: int = 64) -> list[dict]:
         """Predictions for raw inputs, in input order (what an input is depends on the task; a dict
-        with the fields of an input file's row, ``{"text": ..., "text_pair": ...}``, works for any)."""
+        with the fields of an input file's row, ``{"text": ..., "text_pair": ...}`` or the columns the
+        run was trained on, works for any; a pandas DataFrame gives one input per row)."""
+        if hasattr(inputs, "to_dict") and hasattr(inputs, "columns"):  # a DataFrame (iterating one gives its column names)
+            inputs = inputs.to_dict("records")
         if isinstance(inputs, (str, tuple, dict)):
             raise UserError("predict takes a list of inputs, e.g. predict(['some text'])")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -111,7 +121,7 @@ class Predictor:
         for i, x in enumerate(inputs):
             if isinstance(x, dict):  # as transformers' pipelines take them: {"text", "text_pair"}, {"question", "context"}
                 try:
-                    inputs[i] = x = self.adapter.make_input(x)
+                    inputs[i] = x = self.adapter.make_input(as_roles(x, self.columns))
                 except UserError as e:
                     raise UserError(f"predict: input {i}: {e}", index=i) from None
             if not self.adapter.accepts(x):
@@ -314,10 +324,8 @@ def predict_file(
     predictor = Predictor.from_run(run_dir, int8=int8)
     inputs = []
     for place, row in placed:
-        # A file in the training data's own format (SST-2's 'sentence', MRPC's '#1 String') predicts as it is.
-        fields = {**row, **{role: row[col] for role, col in columns.items() if col in row}}
         try:
-            inputs.append(predictor.adapter.make_input(fields))
+            inputs.append(predictor.adapter.make_input(as_roles(row, columns)))
         except UserError as e:
             raise UserError(f"{place}: {e}{renamed}") from None
         if not predictor.adapter.accepts(inputs[-1]):

@@ -203,6 +203,13 @@ def test_predictor_names_the_bad_input(sst2_run):
                          ([("a", "b")], "this run was trained on single texts, not \\(text, text_pair\\) pairs")):
         with pytest.raises(UserError, match=says):
             predictor.predict(inputs)
+    # a DataFrame is one input per row (before: iterating it gave its column names, one "input" 'text'),
+    # and rows may name the run's own columns (SST-2's 'sentence'), as in an input file
+    import pandas as pd
+
+    frame = pd.DataFrame({"sentence": ["fine", "dull", "a witty film"], "id": [1, 2, 3]})
+    assert predictor.predict(frame) == predictor.predict(["fine", "dull", "a witty film"])
+    assert predictor.predict([{"sentence": "dull"}]) == predictor.predict(["dull"])
     # before: torch's AssertionError / RuntimeError from model.to(device)
     with pytest.raises(UserError, match=r"Predictor.from_run: device 'nonsense' is not usable here: Expected one of cpu"):
         Predictor.from_run(sst2_run[0], device="nonsense")
