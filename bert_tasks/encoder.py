@@ -95,6 +95,10 @@ def load_tokenizer(name: str, trust_remote_code: bool = False, split_words: bool
         tokenizer = AutoTokenizer.from_pretrained(path, **remote_code(trust_remote_code))
         if split_words and getattr(tokenizer, "add_prefix_space", None) is False:
             tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True, **remote_code(trust_remote_code))
+        if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+            # decoder models (GPT-2, Llama) ship no padding token; batches pad with end-of-text, as
+            # transformers' guides for their sequence-classification heads do
+            tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
     return load_with_hint(name, load)

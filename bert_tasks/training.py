@@ -473,9 +473,7 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     check_best_metric(recipe, job)
     _check_label_smoothing(args, recipe, job.adapter.no_label_smoothing)  # also set by options (task.class_weights)
     set_seed(args.seed)  # the new head's initialisation depends on it
-    model = load_with_hint(
-        recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
-    )
+    model = build_model(recipe, job)
     trainer = task_trainer(model, args, job)
     trainer.add_callback(_stop_on_nonfinite_loss())
     if recipe.early_stopping_patience is not None:
@@ -483,6 +481,17 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
 
         trainer.add_callback(EarlyStoppingCallback(recipe.early_stopping_patience, recipe.early_stopping_threshold))
     return trainer
+
+
+def build_model(recipe: Recipe, job: Job) -> Any:
+    """The adapter's model on the recipe's encoder. A model that pads by a token id it does not know
+    (GPT-2's sequence head finds each row's last token by it) takes the tokenizer's."""
+    model = load_with_hint(
+        recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
+    )
+    if getattr(model.config, "pad_token_id", None) is None and job.tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = job.tokenizer.pad_token_id
+    return model
 
 
 def task_trainer(model: Any, args: Any, job: Job) -> Any:
@@ -796,9 +805,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
     recipe = load_recipe(recipe, overrides)
     training_arguments(recipe)
     job = prepare_job(recipe)
-    model = load_with_hint(
-        recipe.encoder, lambda path: job.adapter.build_model(path, **remote_code(recipe.trust_remote_code))
-    )
+    model = build_model(recipe, job)
     first_split = next(iter(job.features))
     first = job.features[first_split][0]
     example = {

@@ -49,3 +49,30 @@ def test_recipe_trains_and_predicts_on_roberta(recipe, extra, tiny_roberta, tmp_
 
         bias = load_file(out / "model.safetensors")["classifier.out_proj.bias"]
         assert bias.min() < -1.0  # log-odds of rare labels, not the zero start
+
+
+def test_a_decoder_without_a_padding_token_trains_and_predicts(tiny_roberta, tmp_path):
+    # GPT-2-like: no padding token (before: "Asking to pad but the tokenizer does not have a padding
+    # token" once training had started); batches pad with end-of-text, and the head knows that id
+    import torch
+    from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
+
+    from bert_tasks import Predictor
+
+    encoder = tmp_path / "gpt"
+    tokenizer = GPT2TokenizerFast(vocab=str(tiny_roberta / "vocab.json"), merges=str(tiny_roberta / "merges.txt"),
+                                  unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    assert tokenizer.pad_token is None
+    tokenizer.save_pretrained(encoder)
+    torch.manual_seed(0)
+    GPT2Model(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                         eos_token_id=tokenizer.eos_token_id)).save_pretrained(encoder)
+    out = tmp_path / "run"
+    proc = run_cli("sst2", f"encoder={encoder}", f"train.output_dir={out}", "train.max_steps=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["pad_token_id"] == tokenizer.eos_token_id
+    predictor = Predictor.from_run(out)
+    texts = ["a good film", "the plot is dull and the acting is worse than the plot"]
+    one_by_one = [predictor.predict([t])[0]["score"] for t in texts]
+    together = [p["score"] for p in predictor.predict(texts)]  # padded in one batch: the same scores
+    assert together == pytest.approx(one_by_one, abs=1e-5)
