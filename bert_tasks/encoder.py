@@ -41,12 +41,33 @@ def check_local_encoder(name: str, resolved: str) -> None:
         raise UserError(f"encoder '{name}' is a file; give the model's folder (with config.json), a hub id, or embedded")
     if os.path.isdir(resolved):
         if not os.path.isfile(os.path.join(resolved, "config.json")):
+            inner = _sentence_transformers_model(resolved)
+            hint = (f"; it is a sentence-transformers folder whose transformer is in {inner}: encoder={inner}"
+                    if inner else "; name the folder that save_pretrained wrote, a hub id, or embedded")
             raise UserError(
                 f"encoder '{name}': the folder {resolved} has no config.json, so it holds no saved transformers "
-                f"model; name the folder that save_pretrained wrote, a hub id, or embedded"
+                f"model{hint}"
             )
     elif os.path.isabs(resolved) or resolved.startswith(".") or resolved.count("/") > 1:  # a path, not org/name
         raise UserError(f"encoder '{name}': no such folder {os.path.abspath(resolved)}")
+
+
+def _sentence_transformers_model(folder: str) -> str | None:
+    """The sub-folder holding the transformer of a sentence-transformers model folder (its
+    ``modules.json`` names it, e.g. ``0_Transformer`` in older saves), if it has a config.json."""
+    import json
+
+    try:
+        with open(os.path.join(folder, "modules.json"), encoding="utf-8") as f:
+            modules = json.load(f)
+        paths = [m.get("path") or "" for m in modules if str(m.get("type", "")).endswith(".Transformer")]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    for path in paths:
+        inner = os.path.join(folder, path)
+        if path and os.path.isfile(os.path.join(inner, "config.json")):
+            return inner
+    return None
 
 
 def load_with_hint(name: str, load: Callable[[str], T]) -> T:

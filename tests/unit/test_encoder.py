@@ -46,6 +46,21 @@ def test_local_paths_that_hold_no_model_are_named(tmp_path):
             load_tokenizer(name)
 
 
+def test_a_sentence_transformers_folder_names_its_transformer(tiny_encoder, tmp_path):
+    # older sentence-transformers saves keep the model in 0_Transformer/, with modules.json at the top
+    import json
+    import shutil
+
+    shutil.copytree(tiny_encoder, tmp_path / "st" / "0_Transformer")
+    (tmp_path / "st" / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    with pytest.raises(UserError, match=r"it is a sentence-transformers folder whose transformer is in "
+                                        r".*st/0_Transformer: encoder=.*st/0_Transformer$"):
+        load_tokenizer(str(tmp_path / "st"))
+    assert load_tokenizer(str(tmp_path / "st" / "0_Transformer"))("a film").input_ids
+
+
 def test_a_head_of_another_size_names_the_way_to_start_it_anew(tiny_encoder, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
