@@ -33,7 +33,10 @@ def drawable_names(names: Sequence[str], where: str) -> tuple[list[str], dict]:
     load = functools.lru_cache(maxsize=None)(ft2font.FT2Font)
 
     def covers(path: str, text: str) -> bool:
-        font = load(path)
+        try:
+            font = load(path)
+        except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read
+            return False
         return all(font.get_char_index(ord(c)) for c in text if not c.isspace())
 
     default = font_manager.FontProperties()
