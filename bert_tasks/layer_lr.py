@@ -17,6 +17,8 @@ import re
 from typing import Any
 
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|block|blocks|h)\.(\d+)\.")
+# token and position embeddings: BERT's "embeddings", Llama's "embed_tokens", GPT-2's "wte" / "wpe"
+_EMBEDDINGS = re.compile(r"embed|(?:^|\.)(?:wte|wpe)\.")
 
 
 def depth(name: str, num_layers: int) -> int:
@@ -24,7 +26,7 @@ def depth(name: str, num_layers: int) -> int:
     match = _LAYER.search(name)
     if match:
         return min(int(match.group(1)) + 1, num_layers)
-    if "embeddings" in name:
+    if _EMBEDDINGS.search(name):
         return 0
     return num_layers + 1
 

@@ -16,6 +16,15 @@ def test_depth_of_bert_parameter_names():
     assert depth("heads.sentiment.bias", 6) == 7
 
 
+def test_depth_of_other_encoders_parameter_names():
+    # before: GPT-2's wte / wpe and Llama's embed_tokens learned at the head's rate, not the lowest
+    assert depth("transformer.wte.weight", 2) == depth("transformer.wpe.weight", 2) == 0
+    assert depth("model.embed_tokens.weight", 2) == 0
+    assert depth("distilbert.embeddings.word_embeddings.weight", 2) == depth("electra.embeddings_project.weight", 2) == 0
+    assert depth("transformer.h.1.mlp.c_fc.weight", 2) == 2 and depth("model.layers.0.mlp.up_proj.weight", 2) == 1
+    assert depth("transformer.ln_f.weight", 2) == depth("score.weight", 2) == 3
+
+
 def test_groups_scale_learning_rate_by_depth(tiny_encoder):
     from transformers import AutoModelForSequenceClassification
 
