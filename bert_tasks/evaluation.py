@@ -18,6 +18,7 @@ Command line: ``python -m bert_tasks.run evaluate RUN_DIR --data FILE [--output 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
@@ -32,12 +33,33 @@ MARKER = "evaluation.json"  # the run and the data scored; a folder holding it m
 
 def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
     """``<run_dir>/evaluations/<the file's name without its extension>`` (for a pattern such as
-    ``dev/*.tsv``, its folder's name)."""
+    ``dev/*.tsv``, its folder's name). The same data scored again replaces its own evaluation;
+    other data of the same name (``a/test.tsv``, then ``b/test.tsv``) gets ``test-2``, ``test-3``, ...
+    (before: it replaced the first file's evaluation)."""
     def plain(text: str) -> str:  # without glob characters
         return "".join(c for c in text if c not in "*?[]")
 
     first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data))
-    return Path(run_dir) / "evaluations" / (plain(first.stem) or plain(first.parent.name) or "data")
+    name = plain(first.stem) or plain(first.parent.name) or "data"
+    for n in range(1, 10_000):
+        out = Path(run_dir) / "evaluations" / (name if n == 1 else f"{name}-{n}")
+        marker = out / MARKER
+        if not out.exists() or not marker.is_file():  # free, or not an evaluation (evaluate_run refuses it)
+            return out
+        try:
+            scored = json.loads(marker.read_text(encoding="utf-8")).get("data")
+        except (OSError, ValueError, AttributeError):
+            return out  # an unreadable marker: replaced as before
+        if _data_key(scored) == _data_key(data):
+            return out
+    raise UserError(f"{Path(run_dir) / 'evaluations'}: no free folder for {name}; give --output")
+
+
+def _data_key(data: Any) -> str:
+    """``data`` as evaluation.json records it, a single existing path resolved (``dev.tsv`` and
+    ``./dev.tsv`` are one file)."""
+    text = str(data)
+    return os.path.realpath(text) if os.path.exists(text) else text
 
 
 def evaluate_run(

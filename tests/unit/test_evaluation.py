@@ -1,6 +1,7 @@
 """evaluate_run: a finished run scored on a labelled file, as training scored its own splits."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,20 @@ def test_scores_equal_the_runs_own_validation_metrics(sst2_run):
     assert json.loads((sst2_run / "evaluations" / "dev" / "evaluation.json").read_text())["data"] == str(dev)
     again, _ = evaluate_run(sst2_run, dev, batch_size=7)  # an earlier evaluation is replaced
     assert again == folder
+
+
+def test_another_file_of_the_same_name_gets_its_own_folder(sst2_run, tmp_path):
+    # before: b/dev.tsv replaced the evaluation of a/dev.tsv, both in evaluations/dev
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "dev.tsv").write_text("sentence\tlabel\na fine film\t1\na dull plot\t0\n", encoding="utf-8")
+    first, _ = evaluate_run(sst2_run, tmp_path / "a" / "dev.tsv")
+    second, _ = evaluate_run(sst2_run, str(tmp_path / "b" / "dev.tsv"))
+    again, _ = evaluate_run(sst2_run, str(tmp_path / "a" / ".." / "a" / "dev.tsv"))  # the same file: replaced
+    assert second != first and Path(second).parent == Path(first).parent == sst2_run / "evaluations"
+    assert Path(second).name.startswith("dev-") and again == first  # dev-2, or dev-3 after the samples' dev
+    for folder, source in ((first, "a"), (second, "b")):
+        assert Path(json.loads((Path(folder) / "evaluation.json").read_text())["data"]).parent.name == source
 
 
 def test_default_output_is_named_after_the_data(tmp_path):
