@@ -391,6 +391,11 @@ def _check_train(raw: Any, where: str) -> dict:
             f"{where}: 'train.output_dir' must name a folder, got {shown(out['output_dir'])}; "
             "delete the key (~train.output_dir) for the default runs/<recipe>"
         )
+    for key in ("output_dir", "resume_from_checkpoint"):
+        # ~/runs/x: the folder checked, locked and saved in the run is the one transformers writes (before: the
+        # checks looked at a literal './~/runs/x', so a finished run in ~/runs/x was replaced without overwrite)
+        if isinstance(out.get(key), str) and out[key].startswith("~"):
+            out[key] = os.path.expanduser(out[key])
     _check_training_length(out, where)
     return out
 

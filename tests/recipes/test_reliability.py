@@ -137,3 +137,15 @@ def test_a_folder_in_use_by_another_run_is_refused(tiny_encoder, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"train.output_dir '{out}' is in use by another run (process {os.getpid()})" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-3"]  # before: overwrite=true emptied it
+
+
+def test_a_finished_run_under_home_tilde_is_kept(tiny_encoder, tmp_path, monkeypatch):
+    # before: the checks and the lock looked at a literal ./~/run folder (and made it), while transformers
+    # wrote to $HOME/run, so a second run replaced the finished one without overwrite=true
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # run_cli passes the environment on
+    args = ("sst2", f"encoder={tiny_encoder}", "train.output_dir=~/run", "train.max_steps=1")
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / "home" / "run" / "DONE").is_file() and not (tmp_path / "~").exists()
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr[-2000:]
