@@ -34,7 +34,7 @@ from . import plots
 from .checkpoint_state import load_state, save_state
 from .config_check import closest
 from .data import load_splits
-from .encoder import load_tokenizer, load_with_hint, remote_code
+from .encoder import load_tokenizer, load_with_hint, remote_code, resolve_encoder
 from .errors import UserError, shown
 from .recipe import Recipe, load_recipe, read_yaml
 from .rundir import (
@@ -258,8 +258,6 @@ POSITIONS_AFTER_PADDING = frozenset({
 def check_max_length(recipe: Recipe) -> None:
     """``data.max_length`` must fit the encoder's position embeddings (else it fails mid-training)."""
     from transformers import AutoConfig
-
-    from .encoder import resolve_encoder
 
     try:
         config = AutoConfig.from_pretrained(resolve_encoder(recipe.encoder), **remote_code(recipe.trust_remote_code))
@@ -538,6 +536,13 @@ def _check_output_dir(recipe: Recipe) -> None:
     out = recipe.train["output_dir"]
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"train.output_dir '{out}' is a file, not a folder; choose another train.output_dir")
+    encoder = resolve_encoder(recipe.encoder)
+    if os.path.isdir(out) and os.path.isdir(encoder) and os.path.samefile(out, encoder) and not _holds_run(Path(out)):
+        # before: the run saved its model over the encoder's own files (a pretrained model folder lost)
+        raise UserError(
+            f"train.output_dir '{out}' is the folder of encoder '{recipe.encoder}': the run would save its model "
+            f"over the encoder's files; choose another train.output_dir"
+        )
     if recipe.train.get("resume_from_checkpoint"):
         return
     if recipe.overwrite:

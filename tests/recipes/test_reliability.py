@@ -149,3 +149,17 @@ def test_a_finished_run_under_home_tilde_is_kept(tiny_encoder, tmp_path, monkeyp
     assert (tmp_path / "home" / "run" / "DONE").is_file() and not (tmp_path / "~").exists()
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr[-2000:]
+
+
+def test_a_run_into_its_own_encoder_folder_is_refused(tiny_encoder, tmp_path):
+    # before: the run saved its classifier over the encoder's model.safetensors and tokenizer
+    import shutil
+
+    encoder = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, encoder)
+    before = (encoder / "model.safetensors").read_bytes()
+    for extra in ([], ["overwrite=true"]):
+        proc = run_cli("sst2", f"encoder={encoder}", f"train.output_dir={encoder}/", "train.max_steps=1", *extra)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert f"is the folder of encoder '{encoder}': the run would save its model over" in proc.stderr
+    assert (encoder / "model.safetensors").read_bytes() == before and not (encoder / "recipe.yaml").exists()
