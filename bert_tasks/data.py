@@ -408,6 +408,7 @@ def read_files(
                     width = len(f.readline().rstrip("\r\n").split("\t" if kind == "tsv" else ","))
                 column_names = [f"column_{i + 1}" for i in range(width)]
             names = {"header": None, "column_names": list(column_names)}
+        columns = column_names if not header else next(_records(texts[paths[0]].removeprefix("\ufeff"), kind))[1]
         return load_dataset(
             "csv",
             data_files=paths,
@@ -417,6 +418,8 @@ def read_files(
             quoting=csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL,
             encoding="utf-8-sig",  # drops a BOM if there is one
             keep_default_na=False,  # the text "NA" or "null" is text, not a missing value
+            # every cell as written: pandas would type a column of digits, so labels 01, 02 became 1, 2
+            converters=dict.fromkeys(columns, str),
         )
     except UserError:
         raise

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -80,16 +81,28 @@ class ClassificationOptions(SequenceOptions):
     )
 
 
-def _label_key(value: Any) -> str:
-    """Labels are compared as stripped strings: 1, '1' and ' 1' are one label."""
+_WHOLE_NUMBER = re.compile(r"[+-]?(0|[1-9][0-9]*)(\.0*)?")  # 1, +1, 1.0; not 01, which keeps its zero
+_TRUTH = {"true": "True", "false": "False"}  # the words pandas reads as booleans (True, TRUE, true)
+
+
+def plain_number(text: str) -> str:
+    """A whole number written as a float or with a sign ('1.0', '+1', as a float column saved by pandas
+    has them) as the integer's digits; any other text (``'01'``, ``'1.5'``, ``'pos'``) as it is."""
+    return str(int(float(text))) if _WHOLE_NUMBER.fullmatch(text) else text
+
+
+def label_key(value: Any) -> str:
+    """Labels are compared as stripped strings: 1, 1.0, '1', ' 1' and '1.0' are one label, as are True
+    and 'true'; '01' is not '1' (csv/tsv cells are read as written)."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    text = plain_number(str(value).strip())
+    return _TRUTH.get(text.lower(), text)
 
 
 def is_missing(value: Any) -> bool:
     """A label cell with nothing in it: null, NaN (pandas' empty cell) or blank text."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) or _label_key(value) == ""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or label_key(value) == ""
 
 
 def _check_no_missing_label(labels: list, where: str, column: str) -> None:
@@ -261,20 +274,20 @@ class Classification(TaskAdapter):
     def _fix_label_set(self, splits: dict, sources: dict[str, str]) -> None:
         given = self.options.labels
         if isinstance(given, dict):
-            self._set_labels([_label_key(k) for k in given], [str(v) for v in given.values()])
+            self._set_labels([label_key(k) for k in given], [str(v) for v in given.values()])
             check_labels(self.values, "task.labels", "value")
             check_labels(self.names, "task.labels", "name")
         elif isinstance(given, list):
-            self._set_labels([_label_key(v) for v in given])
+            self._set_labels([label_key(v) for v in given])
             check_labels(self.values, "task.labels")
         elif "train" in splits and (hub := class_names(splits["train"].features.get("label"))):
             self._set_labels([str(i) for i in range(len(hub))], hub)  # a hub ClassLabel: its ids, named, in order
         elif "train" in splits:
-            values = {_label_key(v) for v in splits["train"]["label"]}
+            values = {label_key(v) for v in splits["train"]["label"]}
             self._set_labels(_sorted_labels(values))
         elif not self.values:
             raise UserError("no train split and no task.labels: the label set is unknown")
-        if self.options.positive_label is not None and _label_key(self.options.positive_label) not in self.values:
+        if self.options.positive_label is not None and label_key(self.options.positive_label) not in self.values:
             raise UserError(f"task.positive_label '{self.options.positive_label}' is not a label: {self.values}")
 
     def _class_weights(self, train: Any) -> list[float] | None:
@@ -302,10 +315,10 @@ class Classification(TaskAdapter):
             index = self._label_index()
             weights = [1.0] * k
             for key, weight in given.items():
-                if _label_key(key) not in index:
+                if label_key(key) not in index:
                     raise UserError(f"task.class_weights: '{key}' is not a label {self.values}"
                                     + (f" (names: {', '.join(self.names)})" if self.names != self.values else ""))
-                weights[index[_label_key(key)]] = weight
+                weights[index[label_key(key)]] = weight
         for i, w in enumerate(weights):
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
                 raise UserError(f"task.class_weights: the weight of '{self.names[i]}' must be a positive number, got {w!r}")
@@ -321,17 +334,17 @@ class Classification(TaskAdapter):
         """Label key -> class id; a label may also be written by its name (values win a clash)."""
         index = {v: i for i, v in enumerate(self.values)}
         for i, name in enumerate(self.names):
-            index.setdefault(_label_key(name), i)
+            index.setdefault(label_key(name), i)
         return index
 
     def _map_labels(self, ds, split: str, source: str):
         index = self._label_index()
         for row, value in enumerate(ds["label"]):
-            if _label_key(value) not in index:
+            if label_key(value) not in index:
                 known = "train's labels" if self.options.labels is None else "task.labels"
                 named = f" (names: {', '.join(self.names)})" if self.names != self.values else ""
                 hint = ""
-                if isinstance(value, bool) and self.options.labels is not None and len(self.names) == 2:
+                if label_key(value) in _TRUTH.values() and self.options.labels is not None and len(self.names) == 2:
                     hint = f"; for true/false labels write task.labels={{false: {self.names[0]}, true: {self.names[1]}}}"
                 elif split == "train" and self.options.labels is not None:
                     hint = "; to take the label set from train instead, drop the recipe's list with ~task.labels"
@@ -341,7 +354,7 @@ class Classification(TaskAdapter):
                 )
 
         def to_ids(batch):
-            return {"label": [index[_label_key(v)] for v in batch["label"]]}
+            return {"label": [index[label_key(v)] for v in batch["label"]]}
 
         # Ids as int64 whatever the column held: datasets keeps a float column's type (JSON labels 1.0 / 0.0),
         # and float labels make the model's loss a multi-label one (before: a shape error at the first step).
@@ -419,7 +432,7 @@ class Classification(TaskAdapter):
         if len(self.values) != 2:
             return None
         if self.options.positive_label is not None:
-            return self.values.index(_label_key(self.options.positive_label))
+            return self.values.index(label_key(self.options.positive_label))
         return 1
 
     def compute_metrics(self, eval_pred: Any) -> dict[str, float]:
@@ -471,7 +484,7 @@ class Classification(TaskAdapter):
         adapter = cls(options)
         id2label = model.config.id2label
         names = [id2label[i] for i in range(len(id2label))]
-        values = [_label_key(k) for k in options.labels] if isinstance(options.labels, (list, dict)) else names
+        values = [label_key(k) for k in options.labels] if isinstance(options.labels, (list, dict)) else names
         adapter._set_labels(values, names)
         adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
         path = Path(run_dir) / CLASS_WEIGHTS

@@ -38,7 +38,15 @@ from ..errors import UserError
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import class_names, register_task, sequence_logits
-from .classification import Classification, SequenceOptions, check_labels, is_missing, select_columns, softmax
+from .classification import (
+    Classification,
+    SequenceOptions,
+    check_labels,
+    is_missing,
+    label_key,
+    select_columns,
+    softmax,
+)
 from .multilabel import _label_names_file, label_items
 
 
@@ -158,7 +166,7 @@ class MultiHead(Classification):
             elif hub.get(name):
                 self.head_labels[name] = hub[name]
             elif "train" in out:  # a blank cell is a row without a label for this head, not a class
-                values = {str(v).strip() for v in out["train"][spec.column] if not is_missing(v)}
+                values = {label_key(v) for v in out["train"][spec.column] if not is_missing(v)}
                 if not values:
                     raise UserError(f"train split ({sources.get('train', 'data')}): column '{spec.column}' of head "
                                     f"'{name}' holds no label")
@@ -182,6 +190,9 @@ class MultiHead(Classification):
             for name, spec in self.specs.items():
                 if hub.get(name) and (names := class_names(ds.features.get(spec.column))):  # ids -> their names
                     own_values[spec.column] = [names[v] if 0 <= v < len(names) else v for v in ds[spec.column]]
+            # a cell matches a label as classification's do: '1.0' and 1, 'true' and True are one label
+            keys = {name: {label_key(lab): i for i, lab in reversed(list(enumerate(labels)))}
+                    for name, labels in self.head_labels.items()}
             ids = []
             for row in range(len(ds)):
                 per_head = []
@@ -194,16 +205,18 @@ class MultiHead(Classification):
                                 f"{split} split ({source}), row {row + 1}: fine labels {fine_rows[row]} are in no "
                                 f"group of task.heads.{name}.map"
                             )
+                        class_id = -100 if value is None else labels.index(value)
                     elif is_missing(own_values[spec.column][row]):
-                        value = None  # no label for this head in this row: its loss and scores leave it out
+                        class_id = -100  # no label for this head in this row: its loss and scores leave it out
                     else:
                         value = str(own_values[spec.column][row]).strip()
-                        if value not in labels:
+                        class_id = keys[name].get(label_key(value))
+                        if class_id is None:
                             raise UserError(
                                 f"{split} split ({source}), row {row + 1}: label '{value}' of head '{name}' "
                                 f"is not among {labels}"
                             )
-                    per_head.append(labels.index(value) if value is not None else -100)
+                    per_head.append(class_id)
                 ids.append(per_head)
             drop = [c for c in ds.column_names if c not in ("text", "text_pair")]
             out[split] = ds.remove_columns(drop).add_column("label", ids)

@@ -33,7 +33,7 @@ from ..errors import UserError, shown
 from ..metrics.multilabel import multilabel_metrics, tune_thresholds
 from ..rundir import write_json, write_jsonl
 from .base import class_names, register_task, sequence_logits
-from .classification import Classification, SequenceOptions, check_labels, select_columns
+from .classification import Classification, SequenceOptions, check_labels, label_key, plain_number, select_columns
 
 THRESHOLDS = "thresholds.json"
 PRIOR = "train_label_frequencies.json"  # train's share of rows per label: pos_weight=auto when scoring the run again
@@ -86,7 +86,7 @@ def label_items(value: Any, delimiter: str, where: str) -> list[str]:
     else:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        text = str(value).strip()
+        text = plain_number(str(value).strip())  # a csv cell '3.0' (a float column saved by pandas) is label 3
         if not text:
             return []
         items = text.split() if not delimiter.strip() else [t.strip() for t in text.split(delimiter)]
@@ -115,10 +115,9 @@ def _bracketed_list(text: str, where: str) -> Any:
 
 def _flag(value: Any, where: str, row: int, column: str) -> float:
     """A 0/1 label-column value as a float; anything else is a :class:`UserError` naming row and column."""
-    if isinstance(value, str):
-        value = value.strip()
-    if value in (0, 1, "0", "1"):  # also False/True and 0.0/1.0
-        return float(value)
+    flag = label_key(value) if isinstance(value, str) else value  # csv cells: '1', '1.0', 'True', 'true'
+    if flag in (0, 1, "0", "1", "False", "True"):  # also False/True and 0.0/1.0
+        return float(flag in (1, "1", "True"))
     raise UserError(f"{where}, row {row + 1}: label column '{column}' must hold 0 or 1, got {shown(value)}")
 
 

@@ -101,6 +101,37 @@ def test_float_labels_become_integer_ids():
     assert out["train"].features["label"].dtype == "int64" and out["train"]["label"] == [1, 0]
 
 
+def test_csv_label_cells_keep_their_text_and_match_numbers():
+    # csv/tsv cells come as text: '01' stays '01' (before: pandas made it 1, so task.labels ['01', '02'] failed)
+    ad = adapter()
+    out = ad.prepare({"train": ds(text=["a", "b", "c"], label=["10", "02", "01"])}, {})
+    assert ad.names == ["01", "02", "10"] and out["train"]["label"] == [2, 1, 0]
+    ad = adapter(labels=["01", "02"])
+    assert ad.prepare({"train": ds(text=["a", "b"], label=["02", "01"])}, {})["train"]["label"] == [1, 0]
+    with pytest.raises(UserError, match=r"row 1: label '1' is not among task.labels \['01', '02'\]"):
+        ad.prepare({"train": ds(text=["a", "b"], label=["1", "2"])}, {})
+    # a float column saved by pandas ('1.0'), signed numbers and true/false words match the recipe's keys
+    ad = adapter(labels={0: "neg", 1: "pos"})
+    assert ad.prepare({"train": ds(text=["a", "b"], label=["1.0", "0.0"])}, {})["train"]["label"] == [1, 0]
+    ad = adapter(labels={-1: "neg", 1: "pos"})
+    assert ad.prepare({"train": ds(text=["a", "b"], label=["+1", "-1"])}, {})["train"]["label"] == [1, 0]
+    ad = adapter(labels={False: "neg", True: "pos"})
+    assert ad.prepare({"train": ds(text=["a", "b", "c"], label=["true", "FALSE", "True"])}, {})["train"]["label"] == [1, 0, 1]
+    with pytest.raises(UserError, match=r"label 'true' is not among task.labels \['0', '1'\].*"
+                                        r"for true/false labels write task.labels=\{false: neg, true: pos\}"):
+        adapter(labels={0: "neg", 1: "pos"}).prepare({"train": ds(text=["a", "b"], label=["true", "false"])}, {})
+
+
+def test_labels_of_a_csv_file_keep_their_zeros(tmp_path):
+    from bert_tasks.data import read_split
+
+    (tmp_path / "t.csv").write_text("text,label\n007,01\nfine,02\n", encoding="utf-8")
+    train = read_split(str(tmp_path / "t.csv"), "train")
+    ad = adapter(labels=["01", "02"])  # before: "label '1' is not among task.labels ['01', '02']"
+    out = ad.prepare({"train": train}, {"train": "t.csv"})
+    assert out["train"]["label"] == [0, 1] and out["train"]["text"] == ["007", "fine"]
+
+
 def test_hub_class_labels_name_the_labels_in_their_order():
     # before: a hub dataset's ids trained as labels '0'/'1' (id2label {0: '0', 1: '1'}); the example
     # scripts read the names from the features, in their order

@@ -20,7 +20,18 @@ def test_mrpc_style_tsv_bom_crlf_quotes(tmp_path):
     assert ds.column_names == ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
     assert ds["#1 String"] == ['He said "the witness', "NA"]  # no quote handling, NA stays text
     assert ds["#2 String"] == ["she said.", '"quoted" start']
-    assert ds["Quality"] == [1, 0]
+    assert ds["Quality"] == ["1", "0"]  # cells as written (pandas would type the column as int)
+
+
+def test_csv_and_tsv_cells_are_read_as_written(tmp_path):
+    # before: pandas typed a column of digits, so labels 01, 02 became 1, 2 and a text 007 the number 7
+    (tmp_path / "a.csv").write_text("text,label,flag\n007,01,True\n1e5,02,\n42,10,false\n", encoding="utf-8")
+    ds = read_split(str(tmp_path / "a.csv"), "train")
+    assert ds["text"] == ["007", "1e5", "42"] and ds["label"] == ["01", "02", "10"]
+    assert ds["flag"] == ["True", "", "false"]
+    (tmp_path / "b.tsv").write_text("3.50\t007\n1\t08\n", encoding="utf-8")
+    ds = read_split(str(tmp_path / "b.tsv"), "train", DataConfig(header=False, column_names=["score", "text"]))
+    assert ds["score"] == ["3.50", "1"] and ds["text"] == ["007", "08"]
 
 
 def test_shipped_samples_read_like_originals():

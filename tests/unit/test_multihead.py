@@ -157,3 +157,15 @@ def test_a_finished_runs_labels_serve_a_split_without_train():
         ad.prepare({"test": Dataset.from_dict({"text": ["a"], "size": ["M"]})}, {"test": "e.csv"})
     unlabelled = ad.prepare({"test": Dataset.from_dict({"text": ["a"]})}, {"test": "e.csv"})["test"]
     assert "label" not in unlabelled.column_names
+
+
+def test_csv_cells_of_a_column_head_match_its_labels_as_classification_does():
+    # csv/tsv cells are text: '01' keeps its zero; 'true' is the recipe's true, '2.0' its 2
+    ad = adapter(heads={"stars": {"column": "stars", "labels": [1, 2]}, "ok": {"column": "ok", "labels": [False, True]}})
+    rows = {"text": list("abc"), "stars": ["2.0", "1", "2"], "ok": ["true", "False", "TRUE"]}
+    assert ad.prepare({"train": Dataset.from_dict(rows)}, {})["train"]["label"] == [[1, 1], [0, 0], [1, 1]]
+    ad = adapter(heads={"code": {"column": "code"}})
+    out = ad.prepare({"train": Dataset.from_dict({"text": list("ab"), "code": ["01", "10"]})}, {})
+    assert ad.head_labels == {"code": ["01", "10"]} and out["train"]["label"] == [[0], [1]]
+    with pytest.raises(UserError, match=r"row 1: label '1' of head 'code' is not among \['01', '10'\]"):
+        ad.prepare({"validation": Dataset.from_dict({"text": ["a"], "code": ["1"]})}, {"validation": "v.csv"})

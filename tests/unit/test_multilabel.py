@@ -111,6 +111,16 @@ def test_zero_one_column_value_that_is_not_0_or_1_names_row_and_column():
         adapter(label_columns=["toxic"]).prepare({"train": Dataset.from_dict({"text": ["a", "b"], "toxic": [1, 2]})}, {})
 
 
+def test_csv_cells_as_flags_and_labels():
+    # csv/tsv cells are text: a 0/1 column saved from floats or booleans by pandas reads as it did when typed
+    rows = {"text": ["a", "b", "c"], "toxic": ["1.0", "0.0", "True"], "spam": ["false", "TRUE", "0"], "label": ["3.0", "01", ""]}
+    out = adapter(label_columns=["toxic", "spam"]).prepare({"train": Dataset.from_dict(rows)}, {})
+    assert out["train"]["label"] == [[1, 0], [0, 1], [1, 0]]
+    ad = adapter()  # one label per cell: '3.0' is label 3 (a float column), '01' keeps its zero
+    ad.prepare({"train": Dataset.from_dict({"text": rows["text"], "label": rows["label"]})}, {})
+    assert ad.names == ["01", "3"]
+
+
 def test_unknown_label_names_row():
     ad = adapter(labels=["joy", "anger"])
     with pytest.raises(UserError, match=r"validation split \(d.tsv\), row 2: label 'fear'"):
