@@ -186,7 +186,7 @@ def build_tiny_bert(
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    out = Path(out_dir)
+    out = Path(os.path.expanduser(os.fspath(out_dir)))  # '~/tiny' where `encoder: ~/tiny` will look for it
     out.mkdir(parents=True, exist_ok=True)
     vocab = build_vocab(texts, lowercase=lowercase)
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")

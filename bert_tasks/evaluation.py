@@ -84,8 +84,10 @@ def evaluate_run(
     Returns:
         (output folder, ``{"test": metrics}``) with the metric names of the run's own ``metrics.json``.
     """
-    from .predict import Predictor, run_recipe, with_read_overrides
+    from .predict import Predictor, run_recipe, user_path, with_read_overrides
 
+    run_dir = user_path(run_dir)
+    output_dir = user_path(output_dir) if output_dir is not None else None
     recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")  # bad overrides fail before loading
     predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
     out = Path(output_dir) if output_dir is not None else default_output(run_dir, data)

@@ -25,8 +25,14 @@ from .tasks import get_task
 log = logging.getLogger("bert_tasks")
 
 
+def user_path(path: str | os.PathLike) -> str:
+    """``path`` with a leading ``~`` expanded, as a shell would (Python callers pass ``'~/runs/x'`` as it is)."""
+    return os.path.expanduser(os.fspath(path))
+
+
 def run_recipe(run_dir: str | os.PathLike) -> Any:
     """The resolved recipe saved in a run directory."""
+    run_dir = user_path(run_dir)
     path = Path(run_dir, "recipe.yaml")
     if not Path(run_dir).is_dir():
         raise UserError(f"{run_dir}: no such run directory")
@@ -83,7 +89,7 @@ class Predictor:
         """
         from transformers import AutoTokenizer
 
-        run = Path(run_dir)
+        run = Path(user_path(run_dir))
         recipe = run_recipe(run)
         if not (run / "config.json").is_file():
             saved = len(list(run.glob("checkpoint-*")))
@@ -293,6 +299,9 @@ def predict_file(
 
     if input_path == "-":
         return _predict_stdin(run_dir, output_path, batch_size, int8, overrides)
+    input_path = user_path(input_path)
+    if output_path not in (None, "-"):
+        output_path = user_path(output_path)
 
     out = None if output_path == "-" else prediction_path(input_path, output_path)  # None: standard output
     # The input file is read before the model loads, so a bad file fails at once.

@@ -103,3 +103,14 @@ def test_words_split_beforehand_get_the_leading_space_of_byte_level_bpe(tmp_path
     assert bert(words, is_split_into_words=True).tokens() == bert("EU rejects German call").tokens()
     job = prepare_job(load_recipe("conll2003", [f"encoder={tmp_path}"]))  # tagging reads words
     assert job.tokenizer.add_prefix_space is True
+
+
+def test_tiny_bert_under_a_tilde_is_where_the_encoder_key_looks(tmp_path, monkeypatch):
+    # before: build_tiny_bert('~/tiny') wrote ./~/tiny, while `encoder: ~/tiny` reads $HOME/tiny
+    from bert_tasks.encoder import build_tiny_bert
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    folder = build_tiny_bert("~/tiny", ["a small test"])
+    assert folder == str(tmp_path / "home" / "tiny") and resolve_encoder("~/tiny") == folder
+    assert not (tmp_path / "~").exists()

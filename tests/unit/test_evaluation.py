@@ -121,3 +121,20 @@ def test_cli_evaluate_and_predict_take_data_overrides_before_or_after_the_files(
         assert [r["review"] for r in rows] == ["a fine film", "dull"] and all("prediction" in r for r in rows)
     assert main(["predict", str(sst2_run), "--input", str(other), "data.max_length=4"]) == 2
     assert "predict: 'data.max_length=4' cannot be set" in capsys.readouterr().err
+
+
+def test_python_callers_may_name_paths_with_a_tilde(sst2_run, monkeypatch, tmp_path):
+    # before: Predictor.from_run('~/run') said "no such run directory", and predict_file read '~/in.txt'
+    # (data paths expand ~) but wrote its predictions under a literal ./~ folder
+    from bert_tasks import Predictor
+    from bert_tasks.predict import predict_file
+
+    monkeypatch.setenv("HOME", str(sst2_run.parent))
+    monkeypatch.chdir(tmp_path)
+    assert Predictor.from_run("~/run").predict(["a fine film"])[0]["label"] in ("negative", "positive")
+    (sst2_run.parent / "in.txt").write_text("a fine film\nawful\n", encoding="utf-8")
+    assert predict_file("~/run", "~/in.txt") == str(sst2_run.parent / "in.predictions.jsonl")
+    assert predict_file("~/run", "~/in.txt", "~/out/") == str(sst2_run.parent / "out" / "in.predictions.jsonl")
+    folder, _ = evaluate_run("~/run", SAMPLES / "sst2" / "dev.tsv", output_dir="~/ev")
+    assert folder == str(sst2_run.parent / "ev") and (sst2_run.parent / "ev" / "metrics.json").is_file()
+    assert not (tmp_path / "~").exists()
