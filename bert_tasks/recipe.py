@@ -505,9 +505,14 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
             f"got {data.max_length}"
         )
     roles = adapter.column_roles
-    for role in data.columns:
+    for role, column in data.columns.items():
         if role not in roles:
             raise unknown_key_error(where, f"data.columns.{role}", str(role), roles)
+        if isinstance(column, bool) or not isinstance(column, (str, int)) or not str(column).strip():
+            # before: data.columns.text= (null) failed later with "TypeError: 'NoneType' object is not iterable"
+            raise UserError(f"{where}: data.columns.{role} must name a column of the data, got {column!r}; "
+                            f"delete it (~data.columns.{role}) to read the column '{role}'")
+    data.columns = {role: str(column) for role, column in data.columns.items()}  # a header '2' is text: columns.label=2
     taken: dict = {}
     for role in roles:  # each role reads its own column (a role's default column is its own name)
         column = data.columns.get(role, role)

@@ -90,6 +90,15 @@ def test_one_column_for_two_roles_is_an_error(tmp_path):
     assert load_recipe(path, ["data.columns.text=label", "data.columns.label=y"]).data.columns["text"] == "label"
 
 
+def test_a_column_must_be_named(tmp_path):
+    path = write(tmp_path, BASIC)  # before: "TypeError: 'NoneType' object is not iterable" while reading the data
+    for value, shown in (("", "None"), ("' '", "' '"), ("[a, b]", r"\['a', 'b'\]"), ("true", "True")):
+        with pytest.raises(UserError, match=rf"data.columns.text must name a column of the data, got {shown}; "
+                                            r"delete it \(~data.columns.text\) to read the column 'text'"):
+            load_recipe(path, [f"data.columns.text={value}"])
+    assert load_recipe(path, ["data.columns.label=2"]).data.columns["label"] == "2"  # a csv header '2' is text
+
+
 def test_parse_override_values():
     assert parse_override("a.b=1") == (["a", "b"], 1, False)
     assert parse_override("a=true") == (["a"], True, False)
