@@ -51,6 +51,7 @@ from .rundir import (
     write_text,
 )
 from .tasks import get_task
+from .vocabulary import report_unknown, unknown_counts
 
 log = logging.getLogger("bert_tasks")
 
@@ -70,6 +71,7 @@ class Job:
     features: dict  # split -> encoded Dataset (input_ids, ...)
     sources: dict  # split -> where it came from
     cut: dict = field(default_factory=dict)  # split -> rows cut at data.max_length (rows_cut)
+    unknown: dict = field(default_factory=dict)  # split -> (unknown word pieces, word pieces) (vocabulary)
 
 
 def _trainer_class():
@@ -297,7 +299,7 @@ def prepare_job(recipe: Recipe) -> Job:
 
 def encoded_job(recipe: Recipe, adapter: Any, tokenizer: Any, rows: dict, sources: dict) -> Job:
     """The adapter's rows tokenised (``datasets.map``, batched and cached), attached to it, as a Job;
-    rows cut at ``data.max_length`` are counted and reported."""
+    rows cut at ``data.max_length`` and word pieces unknown to the vocabulary are counted and reported."""
     encode = adapter.encode_fn(tokenizer, recipe.data.max_length)
     features = {}
     for split, ds in rows.items():
@@ -312,6 +314,8 @@ def encoded_job(recipe: Recipe, adapter: Any, tokenizer: Any, rows: dict, source
             "%s: %d of %d rows (%.1f%%) are longer than data.max_length=%d tokens and were cut to it; "
             "a larger data.max_length keeps them whole", split, n, total, 100 * n / total, recipe.data.max_length,
         )
+    job.unknown = unknown_counts(features, tokenizer)
+    report_unknown(job.unknown, rows, tokenizer, recipe.encoder)
     return job
 
 
@@ -826,6 +830,7 @@ def dry_run(recipe: Recipe | str, overrides: Iterable[str] = ()) -> dict:
         "sources": job.sources,
         **job.adapter.summary(),
         "rows_cut_at_max_length": job.cut,
+        "unknown_word_pieces": {s: round(unknown / pieces, 4) if pieces else 0.0 for s, (unknown, pieces) in job.unknown.items()},
         "first_example": example,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
