@@ -105,13 +105,17 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or label_key(value) == ""
 
 
-def _check_no_missing_label(labels: list, where: str, column: str) -> None:
-    """Every row of a labelled split has a label; a blank cell (or NaN, null) would otherwise become a class
-    of its own ('' or 'nan') when the labels are inferred from train."""
+def _check_one_label_per_row(labels: list, where: str, column: str) -> None:
+    """Every row of a labelled split has one label; a blank cell (or NaN, null) would otherwise become a class
+    of its own ('' or 'nan') when the labels are inferred from train, and so would a list ('[1, 3]')."""
     for row, value in enumerate(labels):
         if is_missing(value):
             raise UserError(f"{where}, row {row + 1}: no label in column '{column}' ({shown(value)}); "
                             f"every row of a labelled split needs one")
+        if isinstance(value, (list, tuple, dict)):
+            several = "; for rows with several labels, task.name=multilabel" if not isinstance(value, dict) else ""
+            raise UserError(f"{where}, row {row + 1}: the label in column '{column}' is a "
+                            f"{type(value).__name__} ({shown(value)}); a classification row has one label{several}")
 
 
 def check_labels(items: list[str], where: str, what: str = "label") -> None:
@@ -250,7 +254,7 @@ class Classification(TaskAdapter):
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"])
         for split, ds in out.items():
             if "label" in ds.column_names:
-                _check_no_missing_label(ds["label"], f"{split} split ({sources.get(split, 'data')})",
+                _check_one_label_per_row(ds["label"], f"{split} split ({sources.get(split, 'data')})",
                                         (columns or {}).get("label", "label"))
         self._fix_label_set(out, sources)
         for split in sorted(out, key=lambda s: s != "train"):  # train first: a one-class train is named first

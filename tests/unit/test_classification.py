@@ -355,3 +355,15 @@ def test_weighted_loss_is_the_weighted_cross_entropy():
     w = torch.tensor([4.0, 1.0, 4.0])
     assert loss.item() == pytest.approx(((w * per_row).sum() / w.sum()).item())
     assert loss.item() != pytest.approx(per_row.mean().item())
+
+
+def test_a_list_or_mapping_label_is_named_not_made_a_class():
+    # before: with labels inferred from train, [1] and [0] became the classes '[1]' and '[0]'
+    rows = ds(text=["a", "b"], label=[[1], [0, 1]])
+    with pytest.raises(UserError, match=r"train split \(t.jsonl\), row 1: the label in column 'label' is a list "
+                                        r"\(\[1\]\); a classification row has one label; for rows with several "
+                                        r"labels, task.name=multilabel"):
+        adapter().prepare({"train": rows}, {"train": "t.jsonl"})
+    with pytest.raises(UserError, match=r"row 1: the label in column 'y' is a dict \(\{'x': 1\}\); a classification "
+                                        r"row has one label$"):
+        adapter().prepare({"train": ds(text=["a", "b"], y=[{"x": 1}, {"x": 0}])}, {"train": "t.jsonl"}, {"label": "y"})
