@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import plots
 from ..config_check import build_dataclass, closest
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..metrics import classification_metrics
 from ..rundir import write_jsonl
 from .base import class_names, register_task, sequence_logits
@@ -65,6 +65,14 @@ def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None
             loss = loss + weight * ce
         start += size
     return loss
+
+
+def _check_one_label_per_row(values: list, where: str, column: str, head: str) -> None:
+    """A column head's cells are single labels (or blank); a list would otherwise become a class '[1, 3]'."""
+    for row, value in enumerate(values):
+        if isinstance(value, (list, tuple, dict)):
+            raise UserError(f"{where}, row {row + 1}: column '{column}' of head '{head}' holds a "
+                            f"{type(value).__name__} ({shown(value)}); a head takes one label per row")
 
 
 @dataclass
@@ -148,6 +156,11 @@ class MultiHead(Classification):
         mapped = any(s.map for s in self.specs.values())
         own = tuple(s.column for s in self.specs.values() if s.column)
         out, self.pair = select_columns(splits, sources, columns or {}, ["label"] if mapped else [], own)
+        for split, ds in out.items():
+            for name, spec in self.specs.items():
+                if spec.column in ds.column_names:
+                    _check_one_label_per_row(ds[spec.column], f"{split} split ({sources.get(split, 'data')})",
+                                             spec.column, name)
         fine = _label_names_file(opts.source_labels) if isinstance(opts.source_labels, str) else opts.source_labels
         features = out["train"].features if "train" in out else {}
         if mapped and not fine:  # a hub list of ClassLabel ids: its names are the fine labels

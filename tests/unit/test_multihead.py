@@ -169,3 +169,11 @@ def test_csv_cells_of_a_column_head_match_its_labels_as_classification_does():
     assert ad.head_labels == {"code": ["01", "10"]} and out["train"]["label"] == [[0], [1]]
     with pytest.raises(UserError, match=r"row 1: label '1' of head 'code' is not among \['01', '10'\]"):
         ad.prepare({"validation": Dataset.from_dict({"text": ["a"], "code": ["1"]})}, {"validation": "v.csv"})
+
+
+def test_a_list_in_a_column_head_is_named_not_made_a_class():
+    # before: with the head's labels from train, ["M"] became a class "['M']"
+    rows = {"text": list("ab"), "size": [["M"], ["S", "L"]]}
+    with pytest.raises(UserError, match=r"train split \(t.jsonl\), row 1: column 'size' of head 'size' holds a list "
+                                        r"\(\[.M.\]\); a head takes one label per row"):
+        adapter(heads={"size": {"column": "size"}}).prepare({"train": Dataset.from_dict(rows)}, {"train": "t.jsonl"})
