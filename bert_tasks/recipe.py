@@ -173,8 +173,8 @@ def list_recipes() -> list[tuple[str, str]]:
 
 
 def find_recipe(name_or_path: str | os.PathLike) -> Path:
-    """A recipe file: an existing path, or the name of a shipped recipe."""
-    path = Path(name_or_path)
+    """A recipe file: an existing path (``~`` expanded, as a shell would), or the name of a shipped recipe."""
+    path = Path(os.path.expanduser(os.fspath(name_or_path)))
     if path.is_file():
         return path
     shipped = RECIPES_DIR / f"{name_or_path}.yaml"

@@ -32,6 +32,14 @@ def test_shipped_recipes_load_and_are_listed():
     assert "SST-2" in summaries["sst2"]
 
 
+def test_a_recipe_path_may_start_with_a_tilde(tmp_path, monkeypatch):
+    # before: load_recipe("~/r.yaml") from Python said "no recipe file '~/r.yaml'"
+    write(tmp_path, BASIC)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    recipe = load_recipe("~/r.yaml")
+    assert recipe.source == str(tmp_path / "r.yaml")
+
+
 def test_yaml_float_string_is_coerced(tmp_path):
     recipe = load_recipe(write(tmp_path, BASIC))
     assert recipe.train["learning_rate"] == pytest.approx(5e-5)
