@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError, shown
+from .tables import describe, is_table, to_dataset
 
 log = logging.getLogger("bert_tasks")
 
@@ -637,6 +638,8 @@ def read_split(spec: Any, split: str, data: Any = None, where: str | None = None
 
     data = data or DataConfig()
     where = where or f"data.{split}"
+    if is_table(spec):  # given from Python: read as a parquet file of that table would be
+        return drop_unlabelled(to_dataset(spec, where))
     paths = _as_list(spec)
     if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
         return read_files(
@@ -650,7 +653,7 @@ def _warn_shared_files(data: Any) -> None:
 
     def files(split: str) -> set[str]:  # the split's local files (each split was read, so its paths resolve)
         spec = getattr(data, split)
-        paths = expand_paths(_as_list(spec), f"data.{split}") if spec is not None else []
+        paths = expand_paths(_as_list(spec), f"data.{split}") if spec is not None and not is_table(spec) else []
         return {os.path.realpath(p) for p in paths if os.path.isfile(p)}
 
     train = files("train")
@@ -659,6 +662,9 @@ def _warn_shared_files(data: Any) -> None:
         if shared:
             log.warning("data.%s reads %s, which data.train reads too: its metrics measure fit to the training "
                         "data, not generalisation", split, ", ".join(shared))
+        if data.train is not None and getattr(data, split) is data.train and is_table(data.train):
+            log.warning("data.%s is the table data.train is: its metrics measure fit to the training data, "
+                        "not generalisation", split)
 
 
 def load_splits(data: Any, seed: int = 42, where: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
@@ -675,7 +681,7 @@ def load_splits(data: Any, seed: int = 42, where: dict[str, str] | None = None) 
     hold = data.validation_from_train
     if hold and data.validation is not None:
         raise UserError(
-            f"data: give either data.validation ({data.validation}) or data.validation_from_train ({hold}), not both; "
+            f"data: give either data.validation ({describe(data.validation) if is_table(data.validation) else data.validation}) or data.validation_from_train ({hold}), not both; "
             "delete one (on the command line: ~data.validation_from_train or ~data.validation)"
         )
     splits, sources = {}, {}
@@ -686,7 +692,8 @@ def load_splits(data: Any, seed: int = 42, where: dict[str, str] | None = None) 
         name = (where or {}).get(split, f"data.{split}")
         splits[split] = read_split(spec, split, data, name)
         names = _as_list(spec)  # a glob pattern is named by the files it matched
-        sources[split] = ", ".join(expand_paths(names, name) if any(map(_is_pattern, names)) else names)
+        sources[split] = describe(spec) if is_table(spec) else ", ".join(
+            expand_paths(names, name) if any(map(_is_pattern, names)) else names)
         if len(splits[split]) == 0:  # e.g. a hub split or a JSON list with no rows
             raise UserError(f"{split} split ({sources[split]}): the split is empty (0 rows)")
     _warn_shared_files(data)

@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import UserError
 from .rundir import write_json
+from .tables import describe, is_table, to_dataset
 
 SPLIT = "test"  # the evaluated file plays the test split: files are named predictions_test.*, ...
 MARKER = "evaluation.json"  # the run and the data scored; a folder holding it may be replaced by a new evaluation
@@ -39,8 +40,8 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
     def plain(text: str) -> str:  # without glob characters
         return "".join(c for c in text if c not in "*?[]")
 
-    first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data))
-    name = plain(first.stem) or plain(first.parent.name) or "data"
+    first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data)) if not is_table(data) else None
+    name = "table" if first is None else plain(first.stem) or plain(first.parent.name) or "data"
     for n in range(1, 10_000):
         out = Path(run_dir) / "evaluations" / (name if n == 1 else f"{name}-{n}")
         marker = out / MARKER
@@ -57,7 +58,9 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
 
 def _data_key(data: Any) -> str:
     """``data`` as evaluation.json records it, a single existing path resolved (``dev.tsv`` and
-    ``./dev.tsv`` are one file)."""
+    ``./dev.tsv`` are one file); a table held in memory by its content's fingerprint."""
+    if is_table(data):
+        return f"<in memory: {describe(data)}, fingerprint {to_dataset(data, 'data')._fingerprint}>"
     text = str(data)
     return os.path.realpath(text) if os.path.exists(text) else text
 
@@ -69,7 +72,8 @@ def evaluate_run(
     batch_size: int | None = None,
     overrides: Any = (),
 ) -> tuple[str, dict]:
-    """Score the model of ``run_dir`` on the labelled ``data`` (a path, a list of paths, or a hub name).
+    """Score the model of ``run_dir`` on the labelled ``data`` (a path, a list of paths, a hub name, or a
+    table held in memory: a pandas DataFrame, a datasets.Dataset, a list of row dicts, a dict of columns).
 
     Args:
         run_dir: a run directory written by ``train`` (or ``finish_run``).
@@ -102,11 +106,11 @@ def evaluate_run(
         metrics = _evaluate(predictor, recipe, data, tmp, batch_size)
         if SPLIT not in metrics:
             raise UserError(
-                f"{data}: no gold labels in it to score against (the run reads its columns as "
+                f"{_data_key(data) if is_table(data) else data}: no gold labels in it to score against (the run reads its columns as "
                 f"{dict(recipe.data.columns) or 'the defaults'}); `python -m bert_tasks.run predict` gives predictions"
             )
         write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / MARKER, {"run_dir": str(Path(run_dir).resolve()), "data": str(data)})  # what was scored
+        write_json(tmp / MARKER, {"run_dir": str(Path(run_dir).resolve()), "data": _data_key(data) if is_table(data) else str(data)})  # what was scored
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -32,6 +32,7 @@ import yaml
 
 from .config_check import build_dataclass, check_value, type_name, unknown_key_error
 from .errors import UserError, shown
+from .tables import check_split, describe, is_table
 from .tasks import get_task
 
 
@@ -121,6 +122,7 @@ class DataConfig:
 
 
 MIN_LENGTH = 5  # the shortest data.max_length accepted
+SPLIT_KEYS = ("train", "validation", "test")
 
 
 @dataclass
@@ -141,12 +143,17 @@ class Recipe:
     name: str = "recipe"
     source: str | None = None
 
-    def to_dict(self) -> dict:
-        """The recipe as YAML-ready data (what ``recipe.yaml`` in a run directory holds)."""
+    def to_dict(self, tables: bool = False) -> dict:
+        """The recipe as YAML-ready data (what ``recipe.yaml`` in a run directory holds). A split held in
+        memory (:mod:`.tables`) is described there, or with ``tables=True`` kept as it is (not copied)."""
+        splits = {s: getattr(self.data, s) for s in SPLIT_KEYS}
+        data = dataclasses.asdict(dataclasses.replace(self.data, **dict.fromkeys(SPLIT_KEYS)))
+        for split, value in splits.items():
+            data[split] = value if tables or not is_table(value) else f"<in memory: {describe(value)}>"
         return {
             "task": dataclasses.asdict(self.task),
             "encoder": self.encoder,
-            "data": dataclasses.asdict(self.data),
+            "data": data,
             "train": dict(self.train),
             "overwrite": self.overwrite,
             "trust_remote_code": self.trust_remote_code,
@@ -241,7 +248,9 @@ def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
     """Return a copy of ``raw`` with dotted overrides applied."""
     import copy
 
-    raw = copy.deepcopy(raw)
+    data = raw.get("data") if isinstance(raw, dict) else None
+    keep = [data.get(s) for s in SPLIT_KEYS] if isinstance(data, dict) else []
+    raw = copy.deepcopy(raw, {id(t): t for t in keep if is_table(t)})  # a table in memory is shared, not copied
     for text in overrides:
         keys, value, delete = parse_override(text)
         node = raw
@@ -497,7 +506,7 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
                         "or set it on the command line (encoder=...)")
     if not isinstance(encoder, str) or not encoder:
         raise UserError(f"{where}: 'encoder' must be a hub id, a local path or 'embedded', got {encoder!r}")
-    data = build_dataclass(DataConfig, raw.get("data"), where, "data")
+    data = _data_config(raw.get("data"), where)
     if data.max_length < MIN_LENGTH:
         # Below this the tokenizer cannot fit the special tokens and silently stops truncating.
         raise UserError(
@@ -564,6 +573,29 @@ def validate(raw: dict, where: str, name: str) -> Recipe:
     )
 
 
+def _data_config(raw: Any, where: str) -> DataConfig:
+    """The ``data`` section; a split given from Python as a table held in memory is kept as it is."""
+    if not isinstance(raw, dict):
+        return build_dataclass(DataConfig, raw, where, "data")
+    tables, raw = {}, dict(raw)
+    for split in SPLIT_KEYS:
+        value = raw.get(split)
+        check_split(value, f"data.{split}")
+        if is_table(value):
+            tables[split], raw[split] = value, None
+        elif isinstance(value, os.PathLike) or (isinstance(value, list) and any(isinstance(v, os.PathLike) for v in value)):
+            raw[split] = [os.fspath(v) for v in value] if isinstance(value, list) else os.fspath(value)
+        elif value is not None and not isinstance(value, (str, list)):
+            raise UserError(
+                f"{where}: data.{split} is of type {type(value).__name__}; give a path, a list of paths or a hub name, "
+                "or from Python a pandas DataFrame, a datasets.Dataset, a list of row dicts or a dict of columns"
+            )
+    data = build_dataclass(DataConfig, raw, where, "data")
+    for split, value in tables.items():
+        setattr(data, split, value)
+    return data
+
+
 def _check_early_stopping(where: str, train: dict, has_validation: bool) -> None:
     """Early stopping compares evaluations on the validation split and keeps the best checkpoint
     (transformers' EarlyStoppingCallback asserts both at the first evaluation; named here, at load)."""
@@ -620,7 +652,7 @@ def load_recipe(name_or_path: str | os.PathLike | dict | Recipe, overrides: typi
         # checked again, so that a Recipe changed in Python (recipe.train["learnin_rate"] = 1e-5,
         # recipe.data.max_length = "64") gets the messages a file gets, not an error deep in transformers
         where = "command line" if overrides else f"recipe {name_or_path.name!r} (as changed in Python)"
-        recipe = validate(apply_overrides(name_or_path.to_dict(), overrides), where, name_or_path.name)
+        recipe = validate(apply_overrides(name_or_path.to_dict(tables=True), overrides), where, name_or_path.name)
         recipe.source = name_or_path.source
         return recipe
     if not isinstance(name_or_path, (str, os.PathLike, dict)):

@@ -14,6 +14,7 @@ Run directory (``train.output_dir``):
 ``predictions_<split>``    one row per input (``.jsonl``)
 ``*.png``                  training curves, per-split plots of the task
 ``checkpoint-<step>/``     model + optimizer/scheduler/RNG state as safetensors
+``data/<split>.parquet``   a split given from Python as a table in memory (named in recipe.yaml)
 ``DONE``                   written last: the run finished
 =========================  ==================================================
 """
@@ -33,7 +34,7 @@ from typing import Any
 from . import plots
 from .checkpoint_state import load_state, save_state
 from .config_check import closest
-from .data import load_splits
+from .data import SPLITS, load_splits
 from .encoder import load_tokenizer, load_with_hint, remote_code, resolve_encoder
 from .errors import UserError, shown
 from .recipe import Recipe, load_recipe, read_yaml
@@ -50,6 +51,7 @@ from .rundir import (
     write_json,
     write_text,
 )
+from .tables import is_table, save_tables
 from .tasks import get_task
 from .vocabulary import report_unknown, unknown_counts
 
@@ -533,6 +535,7 @@ def start_run(recipe: Recipe, out: Path, resuming: bool) -> None:
         if recipe.overwrite:
             _clear_previous_run(out)
     clear_finished(out)
+    save_tables(recipe.data, out)  # splits given as tables in memory: kept with the run, named in recipe.yaml
     write_text(out / "recipe.yaml", recipe.to_yaml())
 
 
@@ -573,7 +576,8 @@ def _check_nothing_read_from(out: str | os.PathLike, recipe: Recipe) -> None:
     inputs = [("the recipe", recipe.source), ("encoder", recipe.encoder)]
     for split in ("train", "validation", "test"):
         spec = getattr(recipe.data, split)
-        inputs += [(f"data.{split}", p) for p in (spec if isinstance(spec, list) else [spec])]
+        if not is_table(spec):
+            inputs += [(f"data.{split}", p) for p in (spec if isinstance(spec, list) else [spec])]
     for what, p in inputs:
         if p and Path(os.path.expanduser(str(p))).resolve().is_relative_to(folder):
             raise UserError(
@@ -639,6 +643,9 @@ def _check_resume_matches(recipe: Recipe) -> None:
     except UserError:
         return  # a recipe this version cannot read: Trainer's own checks remain
     now = recipe.to_dict()
+    for split in SPLITS:  # a table held in memory is not compared with the file its run wrote of it
+        if is_table(getattr(recipe.data, split)):
+            now["data"][split] = saved["data"].get(split)
 
     def changed(section: str) -> list[str]:
         if not isinstance(now[section], dict):
