@@ -91,6 +91,7 @@ def evaluate_run(
     from .predict import Predictor, run_recipe, user_path, with_read_overrides
 
     run_dir = user_path(run_dir)
+    scored = _data_key(data) if is_table(data) else str(data)  # what evaluation.json and messages name
     output_dir = user_path(output_dir) if output_dir is not None else None
     recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")  # bad overrides fail before loading
     predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
@@ -106,11 +107,11 @@ def evaluate_run(
         metrics = _evaluate(predictor, recipe, data, tmp, batch_size)
         if SPLIT not in metrics:
             raise UserError(
-                f"{_data_key(data) if is_table(data) else data}: no gold labels in it to score against (the run reads its columns as "
+                f"{scored}: no gold labels in it to score against (the run reads its columns as "
                 f"{dict(recipe.data.columns) or 'the defaults'}); `python -m bert_tasks.run predict` gives predictions"
             )
         write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / MARKER, {"run_dir": str(Path(run_dir).resolve()), "data": _data_key(data) if is_table(data) else str(data)})  # what was scored
+        write_json(tmp / MARKER, {"run_dir": str(Path(run_dir).resolve()), "data": scored})
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -583,9 +583,11 @@ def _data_config(raw: Any, where: str) -> DataConfig:
         check_split(value, f"data.{split}")
         if is_table(value):
             tables[split], raw[split] = value, None
-        elif isinstance(value, os.PathLike) or (isinstance(value, list) and any(isinstance(v, os.PathLike) for v in value)):
-            raw[split] = [os.fspath(v) for v in value] if isinstance(value, list) else os.fspath(value)
-        elif value is not None and not isinstance(value, (str, list)):
+        elif isinstance(value, os.PathLike):
+            raw[split] = os.fspath(value)
+        elif isinstance(value, (list, tuple)):  # paths: Path objects as their text
+            raw[split] = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+        elif value is not None and not isinstance(value, str):
             raise UserError(
                 f"{where}: data.{split} is of type {type(value).__name__}; give a path, a list of paths or a hub name, "
                 "or from Python a pandas DataFrame, a datasets.Dataset, a list of row dicts or a dict of columns"

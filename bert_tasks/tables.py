@@ -31,8 +31,13 @@ def is_table(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return bool(value) and all(isinstance(row, dict) for row in value)
     if isinstance(value, dict):
-        return bool(value) and all(isinstance(column, (list, tuple)) for column in value.values())
+        return bool(value) and all(_is_column(column) for column in value.values())
     return False
+
+
+def _is_column(value: Any) -> bool:
+    """A column of a dict of columns: a list, tuple, numpy array or pandas Series."""
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
 
 
 def check_split(value: Any, where: str) -> None:

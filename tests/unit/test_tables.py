@@ -19,6 +19,7 @@ DEV = pd.read_csv(SAMPLES / "sst2" / "dev.tsv", sep="\t")
 def test_what_is_a_table():
     assert is_table(DEV) and is_table(datasets.Dataset.from_pandas(DEV))
     assert is_table([{"text": "a", "label": 0}]) and is_table({"text": ["a"], "label": [0]})
+    assert is_table({"text": DEV.sentence.values, "label": DEV.label})  # numpy arrays and Series as columns
     for not_one in ("a.tsv", ["a.tsv", "b.tsv"], [], {}, None, {"text": "a"}):
         assert not is_table(not_one), not_one
 
@@ -32,6 +33,8 @@ def test_describe_and_read():
     rows = to_dataset([{"text": "a", "label": 1}, {"text": "b", "extra": 2}], "data.train")  # every row's keys
     assert rows.column_names == ["text", "label", "extra"] and rows["label"] == [1, None]
     assert to_dataset({1: ["x"]}, "data.train").column_names == ["1"]
+    columns = to_dataset({"text": DEV.sentence.values[:3], "label": DEV.label[:3]}, "data.train")
+    assert columns["text"] == list(DEV.sentence[:3]) and columns["label"] == list(DEV.label[:3])
 
 
 @pytest.mark.parametrize(
@@ -66,9 +69,11 @@ def test_values_that_are_no_split_are_refused(value, message):
 def test_a_path_object_is_a_path():
     recipe = load_recipe("sst2")
     recipe.data.train, recipe.data.validation = SAMPLES / "sst2" / "train.tsv", [SAMPLES / "sst2" / "dev.tsv"]
+    recipe.data.test = ("a.tsv", SAMPLES / "b.tsv")
     again = load_recipe(recipe)
     assert again.data.train == str(SAMPLES / "sst2" / "train.tsv")
     assert again.data.validation == [str(SAMPLES / "sst2" / "dev.tsv")]
+    assert again.data.test == ["a.tsv", str(SAMPLES / "b.tsv")]
 
 
 def test_a_table_is_shared_not_copied_and_described_in_yaml():
