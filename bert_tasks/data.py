@@ -282,7 +282,7 @@ def _records(text: str, kind: str):
             if line:
                 yield number, line.split("\t")
         return
-    reader = csv.reader(io.StringIO(text), delimiter=",")
+    reader = csv.reader(io.StringIO(text), delimiter=",", skipinitialspace=True)  # as read_files reads it
     start = 1
     for fields in reader:
         if fields:
@@ -417,6 +417,9 @@ def read_files(
             **names,
             delimiter="\t" if kind == "tsv" else ",",
             quoting=csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL,
+            # `text, label` / `"a film", 1`: spaces after a comma are no part of a csv cell (a quoted one
+            # begins at its quote), so the header names `label` and the cell is `1`
+            skipinitialspace=kind == "csv",
             encoding="utf-8-sig",  # drops a BOM if there is one
             keep_default_na=False,  # the text "NA" or "null" is text, not a missing value
             # every cell as written: pandas would type a column of digits, so labels 01, 02 became 1, 2

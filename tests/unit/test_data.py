@@ -34,6 +34,15 @@ def test_csv_and_tsv_cells_are_read_as_written(tmp_path):
     assert ds["score"] == ["3.50", "1"] and ds["text"] == ["007", "08"]
 
 
+def test_csv_spaces_after_commas_are_no_part_of_a_cell(tmp_path):
+    # before: the header named ' label' ("no column 'label' (did you mean ' label'?)"), the label was ' 1',
+    # and ` "a, b"` was split at its comma into two fields (a field-count error)
+    (tmp_path / "a.csv").write_text('text, label\n"great film, really", 1\n fine film,0\n', encoding="utf-8")
+    ds = read_split(str(tmp_path / "a.csv"), "train")
+    assert ds.column_names == ["text", "label"]
+    assert ds["text"] == ["great film, really", "fine film"] and ds["label"] == ["1", "0"]
+
+
 def test_shipped_samples_read_like_originals():
     ds = read_split(str(SAMPLES / "mrpc" / "msr_paraphrase_train.txt"), "train")
     assert len(ds) == 2000 and "Quality" in ds.column_names
