@@ -207,3 +207,22 @@ def build_tiny_bert(
     BertModel(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
+
+
+# model types whose position ids start after the padding index (transformers' create_position_ids_from_input_ids)
+POSITIONS_AFTER_PADDING = frozenset({
+    "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text", "xmod",
+    "longformer", "mpnet", "ibert", "luke", "esm",
+})
+
+
+def position_limit(config: Any) -> tuple[int, str] | None:
+    """(the most tokens a model of ``config`` takes, why) from its position embeddings; None: no limit known."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "position_biased_input", True) is False:  # DeBERTa(-v3): relative positions only, no limit
+        return None
+    # RoBERTa-like models number positions from pad_token_id + 1 (roberta-base: 514 embeddings, 512 tokens)
+    offset = (config.pad_token_id or 0) + 1 if config.model_type in POSITIONS_AFTER_PADDING else 0
+    return positions - offset, f"max_position_embeddings={positions}" + (f", numbered from {offset}" if offset else "")

@@ -88,13 +88,14 @@ def evaluate_run(
     Returns:
         (output folder, ``{"test": metrics}``) with the metric names of the run's own ``metrics.json``.
     """
-    from .predict import Predictor, run_recipe, user_path, with_read_overrides
+    from .predict import Predictor, fitting_max_length, run_recipe, user_path, with_read_overrides
 
     run_dir = user_path(run_dir)
     scored = _data_key(data) if is_table(data) else str(data)  # what evaluation.json and messages name
     output_dir = user_path(output_dir) if output_dir is not None else None
     recipe = with_read_overrides(run_recipe(run_dir), overrides, "evaluate")  # bad overrides fail before loading
     predictor = Predictor.from_run(run_dir)  # checks the folder; model, tokenizer, adapter with the run's labels
+    fitting_max_length(predictor, recipe.data.max_length)
     out = Path(output_dir) if output_dir is not None else default_output(run_dir, data)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise UserError(f"--output {out}: exists and is not an earlier evaluation (no {MARKER}); choose another")

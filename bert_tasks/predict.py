@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .encoder import position_limit
 from .errors import UserError, shown
-from .recipe import apply_overrides, load_recipe, parse_override, read_yaml, validate
+from .recipe import MIN_LENGTH, apply_overrides, load_recipe, parse_override, read_yaml, validate
 from .rundir import cannot_write, is_finished
 from .tasks import get_task
 
@@ -41,13 +42,14 @@ def run_recipe(run_dir: str | os.PathLike) -> Any:
     return load_recipe(read_yaml(path))
 
 
-READ_KEYS = ("format", "columns", "header", "column_names", "token_column", "tag_column", "hub_config")
+READ_KEYS = ("format", "columns", "header", "column_names", "token_column", "tag_column", "hub_config", "max_length")
 
 
 def with_read_overrides(recipe: Any, overrides: Any, command: str) -> Any:
-    """``recipe`` with ``data.*`` overrides of how a file is read (``data.columns.text=review``).
+    """``recipe`` with ``data.*`` overrides of how a file is read (``data.columns.text=review``) and how
+    many tokens of an input are read (``data.max_length``, up to what the run's model takes).
 
-    Only the keys in :data:`READ_KEYS` (and below them) may change: the model's inputs and labels stay
+    Only the keys in :data:`READ_KEYS` (and below them) may change: the model and its labels stay
     the run's. ``command`` (``evaluate``, ``predict``) starts the error for any other key.
     """
     overrides = list(overrides or ())
@@ -57,10 +59,19 @@ def with_read_overrides(recipe: Any, overrides: Any, command: str) -> Any:
         keys = parse_override(text)[0] if isinstance(text, str) else None
         if not keys or keys[0] != "data" or len(keys) < 2 or keys[1] not in READ_KEYS:
             raise UserError(
-                f"{command}: {text!r} cannot be set; only how the file is read: "
+                f"{command}: {text!r} cannot be set; only how the file is read and how long an input may be: "
                 + ", ".join(f"data.{k}" for k in READ_KEYS) + " (e.g. data.columns.text=review)"
             )
     return validate(apply_overrides(recipe.to_dict(), overrides), "command line", recipe.name)
+
+
+def fitting_max_length(predictor: Any, max_length: int) -> int:
+    """``max_length`` (a ``data.max_length`` given to predict or evaluate), if the run's model takes it."""
+    limit = position_limit(predictor.model.config)
+    if limit and max_length > limit[0]:
+        raise UserError(f"data.max_length={max_length} is longer than the run's model accepts ({limit[1]}); "
+                        f"set data.max_length={limit[0]} or less")
+    return max_length
 
 
 def as_roles(row: dict, columns: dict) -> dict:
@@ -132,6 +143,12 @@ class Predictor:
                     raise UserError(f"predict: input {i}: {e}", index=i) from None
             if not self.adapter.accepts(x):
                 raise UserError(f"predict: input {i} is {reprlib.repr(x)}; each input must be {self.adapter.input_help}")
+        limit = position_limit(self.model.config)
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < MIN_LENGTH or (
+                limit and self.max_length > limit[0]):
+            top = f" ({limit[1]})" if limit else ""
+            raise UserError(f"predict: max_length={self.max_length!r} does not fit the model: give a whole number from "
+                            f"{MIN_LENGTH} to {limit[0] if limit else 'its longest input'}{top}")
         if not inputs:
             return []
         return self.adapter.predict(self.model, self.tokenizer, inputs, batch_size, self.max_length)
@@ -331,6 +348,7 @@ def predict_file(
     except OSError as e:
         raise UserError(f"--output {out}: cannot write there ({cannot_write(out.parent, e)})") from None
     predictor = Predictor.from_run(run_dir, int8=int8)
+    predictor.max_length = fitting_max_length(predictor, recipe.data.max_length)  # the run's, or data.max_length=N
     inputs = []
     for place, row in placed:
         try:

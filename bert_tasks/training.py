@@ -35,7 +35,7 @@ from . import plots
 from .checkpoint_state import load_state, save_state
 from .config_check import closest
 from .data import SPLITS, load_splits
-from .encoder import load_tokenizer, load_with_hint, remote_code, resolve_encoder
+from .encoder import load_tokenizer, load_with_hint, position_limit, remote_code, resolve_encoder
 from .errors import UserError, shown
 from .recipe import Recipe, load_recipe, read_yaml
 from .rundir import (
@@ -252,13 +252,6 @@ def _stop_on_nonfinite_loss():
     return StopOnNonFiniteLoss()
 
 
-# model types whose position ids start after the padding index (transformers' create_position_ids_from_input_ids)
-POSITIONS_AFTER_PADDING = frozenset({
-    "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm", "data2vec-text", "xmod",
-    "longformer", "mpnet", "ibert", "luke", "esm",
-})
-
-
 def check_max_length(recipe: Recipe) -> None:
     """``data.max_length`` must fit the encoder's position embeddings (else it fails mid-training)."""
     from transformers import AutoConfig
@@ -267,19 +260,11 @@ def check_max_length(recipe: Recipe) -> None:
         config = AutoConfig.from_pretrained(resolve_encoder(recipe.encoder), **remote_code(recipe.trust_remote_code))
     except (OSError, ValueError):  # loading the model will report what is wrong with the encoder
         return
-    positions = getattr(config, "max_position_embeddings", None)
-    if not isinstance(positions, int) or positions <= 0:
-        return
-    if getattr(config, "position_biased_input", True) is False:  # DeBERTa(-v3): relative positions only, no limit
-        return
-    # RoBERTa-like models number positions from pad_token_id + 1 (roberta-base: 514 embeddings, 512 tokens)
-    offset = (config.pad_token_id or 0) + 1 if config.model_type in POSITIONS_AFTER_PADDING else 0
-    limit = positions - offset
-    if limit < recipe.data.max_length:  # before: an IndexError mid-training for 513 or 514 on roberta-base
-        after = f", numbered from {offset}" if offset else ""
+    limit = position_limit(config)
+    if limit is not None and limit[0] < recipe.data.max_length:  # before: an IndexError mid-training (roberta 513)
         raise UserError(
             f"data.max_length={recipe.data.max_length} is longer than encoder {recipe.encoder!r} accepts "
-            f"(max_position_embeddings={positions}{after}); set data.max_length={limit} or less"
+            f"({limit[1]}); set data.max_length={limit[0]} or less"
         )
 
 

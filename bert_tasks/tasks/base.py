@@ -214,7 +214,7 @@ def sequence_logits(
         cut = sum(len(ids) > max_length for ids in longer)
         if cut:
             log.warning("predict: %d of %d input(s) are longer than %d tokens (the run's data.max_length) and were "
-                        "cut to it; set predictor.max_length to read more", cut, len(texts), max_length)
+                        "cut to it; set predictor.max_length (or data.max_length=N after --input) to read more", cut, len(texts), max_length)
     keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded]
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     out = None

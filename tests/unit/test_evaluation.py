@@ -95,10 +95,16 @@ def test_a_file_with_other_columns_is_read_with_data_overrides(sst2_run, tmp_pat
     _, metrics = evaluate_run(sst2_run, other, tmp_path / "b", overrides=["data.columns.text=review"])
     validation = json.loads((sst2_run / "metrics.json").read_text())["validation"]
     assert metrics["test"]["confusion_matrix"] == validation["confusion_matrix"]  # before: no way to say it
-    for bad in ("data.max_length=8", "train.seed=1", "encoder=x"):  # the model's inputs stay the run's
+    for bad in ("data.labels=x", "train.seed=1", "encoder=x"):  # the model and its labels stay the run's
         with pytest.raises(UserError, match=rf"evaluate: '{bad}' cannot be set; only how the file is read"):
             evaluate_run(sst2_run, other, tmp_path / "c", overrides=[bad])
+    with pytest.raises(UserError, match=r"data.max_length=100000 is longer than the run's model accepts "
+                                        r"\(max_position_embeddings=512\); set data.max_length=512 or less"):
+        evaluate_run(sst2_run, other, tmp_path / "c", overrides=["data.columns.text=review", "data.max_length=100000"])
     assert not (tmp_path / "c").exists()
+    # inputs may be read longer (or shorter) than in training: before, data.max_length could not be set
+    _, short = evaluate_run(sst2_run, other, tmp_path / "d", overrides=["data.columns.text=review", "data.max_length=8"])
+    assert short["test"]["loss"] != pytest.approx(metrics["test"]["loss"])
 
 
 def test_cli_evaluate_and_predict_take_data_overrides_before_or_after_the_files(sst2_run, tmp_path, capsys):
@@ -120,7 +126,38 @@ def test_cli_evaluate_and_predict_take_data_overrides_before_or_after_the_files(
         rows = [json.loads(line) for line in out.open()]
         assert [r["review"] for r in rows] == ["a fine film", "dull"] and all("prediction" in r for r in rows)
     assert main(["predict", str(sst2_run), "--input", str(other), "data.max_length=4"]) == 2
-    assert "predict: 'data.max_length=4' cannot be set" in capsys.readouterr().err
+    assert "data.max_length must be at least 5" in capsys.readouterr().err
+    assert main(["predict", str(sst2_run), "--input", str(other), "data.format=x"]) == 2
+    assert "'data.format'" in capsys.readouterr().err
+
+
+def test_cli_predict_reads_longer_inputs_with_data_max_length(sst2_run, tmp_path, caplog, capsys):
+    # before: an input longer than the run's data.max_length (66 for sst2) was cut, and the warning's
+    # advice (predictor.max_length) had no command-line form: data.max_length could not be set
+    from bert_tasks.run import main
+
+    text = tmp_path / "long.txt"
+    text.write_text(" ".join(["a fine film , well acted"] * 30) + "\n", encoding="utf-8")
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(sst2_run), "--input", str(text), "--output", str(out)]) == 0
+    assert "1 of 1 input(s) are longer than 66 tokens" in caplog.text
+    cut = json.loads(out.read_text())["prediction"]
+    caplog.clear()
+    assert main(["predict", str(sst2_run), "--input", str(text), "--output", str(out), "data.max_length=512"]) == 0
+    assert "are longer than" not in caplog.text
+    assert json.loads(out.read_text())["prediction"]["score"] != pytest.approx(cut["score"])  # all 180 words read
+    assert main(["predict", str(sst2_run), "--input", str(text), "data.max_length=513"]) == 2
+    assert "data.max_length=513 is longer than the run's model accepts" in caplog.text + capsys.readouterr().err
+
+
+def test_predictor_max_length_must_fit_the_model(sst2_run):
+    from bert_tasks import Predictor
+
+    predictor = Predictor.from_run(sst2_run)
+    predictor.max_length = 513
+    with pytest.raises(UserError, match=r"max_length=513 does not fit the model: give a whole number from 5 to 512 "
+                                        r"\(max_position_embeddings=512\)"):
+        predictor.predict(["a fine film"])
 
 
 def test_python_callers_may_name_paths_with_a_tilde(sst2_run, monkeypatch, tmp_path):
