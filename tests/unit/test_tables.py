@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bert_tasks import dry_run, evaluate_run, load_recipe, train
+from bert_tasks import build_trainer, dry_run, evaluate_run, load_recipe, train
 from bert_tasks.errors import UserError
 from bert_tasks.tables import describe, is_table, save_tables, to_dataset
 from conftest import SAMPLES, run_cli
@@ -138,3 +138,23 @@ def test_training_on_tables_matches_the_same_files(tiny_encoder, tmp_path):
     assert marker.startswith("<in memory: a pandas DataFrame of 872 rows, fingerprint ")
     assert evaluate_run(run, DEV.copy())[0] == folder  # the same content: its evaluation is replaced
     assert Path(evaluate_run(run, DEV.head(100))[0]).name == "table-2"  # other content: a folder of its own
+
+
+def test_resuming_with_the_same_table_is_no_other_data(tiny_encoder, tmp_path, caplog):
+    # the checkpoint's recipe.yaml names data/train.parquet; the table given again is not taken for other data
+    rows = pd.read_csv(SAMPLES / "sst2" / "train.tsv", sep="\t").head(64)
+    base = [f"encoder={tiny_encoder}", "train.max_steps=4", "train.save_steps=2", "train.eval_strategy=no",
+            "~data.validation", "train.per_device_train_batch_size=8", f"train.output_dir={tmp_path / 'run'}"]
+    recipe = load_recipe("sst2", base)
+    recipe.data.train = rows
+    trainer = build_trainer(recipe)
+    trainer.args.max_steps = 2  # stop after the first checkpoint
+    trainer.train()
+    saved = yaml.safe_load((tmp_path / "run" / "checkpoint-2" / "recipe.yaml").read_text())["data"]["train"]
+    assert saved == str((tmp_path / "run" / "data" / "train.parquet").resolve())
+    recipe = load_recipe("sst2", [*base, "train.resume_from_checkpoint=auto"])
+    recipe.data.train = rows
+    caplog.clear()
+    train(recipe)
+    assert "other data" not in caplog.text
+    assert json.loads((tmp_path / "run" / "trainer_state.json").read_text())["global_step"] == 4
