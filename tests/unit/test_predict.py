@@ -231,3 +231,37 @@ def test_a_missing_token_file_is_named(tmp_path):
     (run / "recipe.yaml").write_text(load_recipe("conll2003").to_yaml(), encoding="utf-8")
     with pytest.raises(UserError, match=r"--input: file not found: .*missing.conll"):
         predict_file(str(run), str(tmp_path / "missing.conll"))
+
+
+@pytest.mark.parametrize("engine", ["fbgemm", "onednn"])
+def test_int8_layers_of_each_engine_are_close_to_fp32_and_leave_the_setting(engine, monkeypatch):
+    # the int8 layers are packed by int8_engine()'s engine (oneDNN's AMX kernels where the CPU has them);
+    # the process-wide setting is as it was afterwards
+    import torch
+
+    from bert_tasks import predict
+
+    if engine not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"torch here has no {engine} engine")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.GELU(), torch.nn.Linear(256, 8))
+    x = torch.randn(32, 64)
+    before = torch.backends.quantized.engine
+    monkeypatch.setattr(predict, "int8_engine", lambda: engine)
+    with torch.no_grad():
+        want = model(x)
+        got = predict.quantize_int8(model)(x)
+    assert torch.backends.quantized.engine == before
+    assert not torch.equal(got, want) and (got - want).abs().max() < 0.05 * want.abs().max()
+
+
+def test_int8_engine_is_onednn_with_amx_tiles_only(monkeypatch):
+    import torch
+
+    from bert_tasks.predict import int8_engine
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert int8_engine() == torch.backends.quantized.engine
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert int8_engine() == ("onednn" if "onednn" in torch.backends.quantized.supported_engines
+                             else torch.backends.quantized.engine)
