@@ -76,11 +76,11 @@ def to_dataset(value: Any, where: str):
         if len(set(lengths.values())) > 1:
             raise UserError(f"{where} ({what}): every column needs one value per row, but the columns have "
                             f"{', '.join(f'{n}: {k}' for n, k in lengths.items())} values")
-    if isinstance(value, dict):
         columns = {str(name): list(column) for name, column in value.items()}
     elif isinstance(value, (list, tuple)):
-        names = list(dict.fromkeys(str(k) for row in value for k in row))  # every row's keys, first seen first
-        columns = {n: [_get(row, n) for row in value] for n in names}
+        rows = [{str(k): v for k, v in row.items()} for row in value]
+        names = list(dict.fromkeys(k for row in rows for k in row))  # every row's keys, first seen first
+        columns = {n: [row.get(n) for row in rows] for n in names}
     else:
         columns = None
     try:
@@ -105,13 +105,6 @@ def _mixed(columns: dict) -> str:
             kinds = [f"{kind} (row {row})" for kind, row in first.items()]
             return f": column '{name}' mixes {', '.join(kinds[:-1])} and {kinds[-1]}"
     return ""
-
-
-def _get(row: dict, name: str) -> Any:
-    for key, value in row.items():
-        if str(key) == name:
-            return value
-    return None
 
 
 def save_tables(data: Any, out: Path) -> None:
