@@ -87,7 +87,8 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE", help="how the input file is read, where it "
-                   "differs from the training data: data.columns.text=review, data.header=false, ...")
+                   "differs from the training data: data.columns.text=review, data.header=false, data.max_length=256 "
+                   "(read longer inputs), ...")
     p.add_argument("--input", required=True, help="input file, or - for standard input (JSON if it starts "
                    "with { or [, else text with one input per line)")
     p.add_argument("--output", help="output file or folder, or - for standard output (default: "
@@ -108,7 +109,8 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="a run directory written by training")
     p.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE", help="how the file is read, where it "
-                   "differs from the training data: data.columns.text=review, data.format=csv, data.header=false, ...")
+                   "differs from the training data: data.columns.text=review, data.format=csv, data.header=false, "
+                   "data.max_length=256, ...")
     p.add_argument("--data", required=True, nargs="+", help="labelled file(s) in the run's data format, or a hub "
                    "dataset name")
     p.add_argument("--output", help="folder for metrics.json, predictions and plots (default: "
