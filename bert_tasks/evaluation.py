@@ -42,6 +42,7 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
 
     first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data)) if not is_table(data) else None
     name = "table" if first is None else plain(first.stem) or plain(first.parent.name) or "data"
+    key = _data_key(data)  # once: a table's fingerprint hashes its content
     for n in range(1, 10_000):
         out = Path(run_dir) / "evaluations" / (name if n == 1 else f"{name}-{n}")
         marker = out / MARKER
@@ -51,7 +52,7 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
             scored = json.loads(marker.read_text(encoding="utf-8")).get("data")
         except (OSError, ValueError, AttributeError):
             return out  # an unreadable marker: replaced as before
-        if _data_key(scored) == _data_key(data):
+        if _data_key(scored) == key:
             return out
     raise UserError(f"{Path(run_dir) / 'evaluations'}: no free folder for {name}; give --output")
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from .config_check import build_dataclass, check_value, type_name, unknown_key_error
+from .data import SPLITS
 from .errors import UserError, shown
 from .tables import check_split, describe, is_table
 from .tasks import get_task
@@ -122,7 +123,6 @@ class DataConfig:
 
 
 MIN_LENGTH = 5  # the shortest data.max_length accepted
-SPLIT_KEYS = ("train", "validation", "test")
 
 
 @dataclass
@@ -146,8 +146,8 @@ class Recipe:
     def to_dict(self, tables: bool = False) -> dict:
         """The recipe as YAML-ready data (what ``recipe.yaml`` in a run directory holds). A split held in
         memory (:mod:`.tables`) is described there, or with ``tables=True`` kept as it is (not copied)."""
-        splits = {s: getattr(self.data, s) for s in SPLIT_KEYS}
-        data = dataclasses.asdict(dataclasses.replace(self.data, **dict.fromkeys(SPLIT_KEYS)))
+        splits = {s: getattr(self.data, s) for s in SPLITS}
+        data = dataclasses.asdict(dataclasses.replace(self.data, **dict.fromkeys(SPLITS)))
         for split, value in splits.items():
             data[split] = value if tables or not is_table(value) else f"<in memory: {describe(value)}>"
         return {
@@ -249,7 +249,7 @@ def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
     import copy
 
     data = raw.get("data") if isinstance(raw, dict) else None
-    keep = [data.get(s) for s in SPLIT_KEYS] if isinstance(data, dict) else []
+    keep = [data.get(s) for s in SPLITS] if isinstance(data, dict) else []
     raw = copy.deepcopy(raw, {id(t): t for t in keep if is_table(t)})  # a table in memory is shared, not copied
     for text in overrides:
         keys, value, delete = parse_override(text)
@@ -578,7 +578,7 @@ def _data_config(raw: Any, where: str) -> DataConfig:
     if not isinstance(raw, dict):
         return build_dataclass(DataConfig, raw, where, "data")
     tables, raw = {}, dict(raw)
-    for split in SPLIT_KEYS:
+    for split in SPLITS:
         value = raw.get(split)
         check_split(value, f"data.{split}")
         if is_table(value):
