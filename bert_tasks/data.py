@@ -11,6 +11,10 @@ stray ``"`` characters, a BOM and CRLF line ends.
 ``.tsv`` (``.txt`` with   tab-separated, header row, no quote handling
 tabs)
 ``.json`` / ``.jsonl``    JSON lines, or a JSON list of records
+``.parquet``              as ``Dataset.to_parquet`` and the hub write it
+``.conll``, ``.bio``, ... one token per line with its tag
+any of these + ``.gz`` /  decompressed as read (``train.jsonl.gz``),
+``.bz2`` / ``.xz``        as datasets' readers decompress them
 anything else that does   a hub dataset name (``data.hub_config`` picks
 not exist as a path       its config; ``name:split`` picks a split)
 ========================  ============================================
@@ -18,11 +22,14 @@ not exist as a path       its config; ``name:split`` picks a split)
 
 from __future__ import annotations
 
+import bz2
 import csv
 import glob
+import gzip
 import io
 import json
 import logging
+import lzma
 import os
 import re
 from pathlib import Path
@@ -39,6 +46,25 @@ EXTENSIONS = {
     ".conll": "conll", ".bmes": "conll", ".bio": "conll", ".iob": "conll", ".iobes": "conll",
 }
 CONLL_SUFFIXES = frozenset(s for s, kind in EXTENSIONS.items() if kind == "conll")  # token-per-line files
+# Compressed files are read as what they hold (train.tsv.gz as train.tsv); datasets decompresses them too.
+COMPRESSIONS = {".gz": gzip, ".bz2": bz2, ".xz": lzma}
+MAGIC = {b"\x1f\x8b": ("gzip", ".gz"), b"BZh": ("bzip2", ".bz2"), b"\xfd7zXZ\x00": ("xz", ".xz")}  # first bytes
+
+
+def data_suffix(path: str | os.PathLike) -> str:
+    """The lower-case extension that names a file's format: ``.tsv`` for ``train.tsv`` and ``train.tsv.gz``."""
+    path = Path(path)
+    if path.suffix.lower() in COMPRESSIONS:
+        path = path.with_suffix("")
+    return path.suffix.lower()
+
+
+def open_text(path: str | os.PathLike, errors: str = "strict") -> Any:
+    """``path`` opened as UTF-8 text (a BOM dropped), decompressed when its name ends .gz, .bz2 or .xz."""
+    module = COMPRESSIONS.get(Path(path).suffix.lower())
+    if module is None:
+        return open(path, encoding="utf-8-sig", errors=errors)
+    return module.open(path, "rt", encoding="utf-8-sig", errors=errors)
 
 
 def _as_list(spec: Any) -> list[str]:
@@ -52,18 +78,28 @@ def _is_pattern(path: str) -> bool:
 def _looks_like_path(spec: str) -> bool:
     """A path, not a hub id ('org/name' has one slash and no file extension)."""
     return (
-        spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or Path(spec).suffix.lower() in EXTENSIONS
+        spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or data_suffix(spec) in EXTENSIONS
         or _is_pattern(spec)
     )
 
 
 def check_utf8(path: str) -> str:
-    """The text of ``path``; a :class:`UserError` naming the byte offset if it is not UTF-8."""
-    with open(path, "rb") as f:
-        raw = f.read()
+    """The text of ``path`` (decompressed, see :func:`open_text`); a :class:`UserError` naming the
+    byte offset if it is not UTF-8, or what is wrong with a compressed file."""
+    suffix = Path(path).suffix.lower()
+    module = COMPRESSIONS.get(suffix)
+    try:
+        with (open(path, "rb") if module is None else module.open(path, "rb")) as f:
+            raw = f.read()
+    except (OSError, EOFError, lzma.LZMAError) as e:  # gzip.BadGzipFile is an OSError
+        raise UserError(f"{path}: could not decompress it as {suffix} ({e})") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        packed = next((kind for magic, kind in MAGIC.items() if raw.startswith(magic)), None)
+        if packed:  # before: "not UTF-8 text (byte offset 1)"
+            raise UserError(f"{path}: the file is {packed[0]}-compressed; name it {Path(path).name}{packed[1]} "
+                            f"(it is then decompressed as it is read), or decompress it") from None
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
 
 
@@ -237,12 +273,15 @@ def file_format(path: str, fmt: str) -> str:
     (sniffing .txt and other suffixes)."""
     if fmt not in ("auto", "hub"):
         return "json" if fmt == "jsonl" else fmt
-    suffix = Path(path).suffix.lower()
-    kind = EXTENSIONS.get(suffix)
+    kind = EXTENSIONS.get(data_suffix(path))
     if kind:
         return kind
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        first = f.readline()
+    try:
+        with open_text(path, errors="replace") as f:
+            first = f.readline()
+    except (OSError, EOFError, lzma.LZMAError):
+        check_utf8(path)  # raises the error that says what is wrong with the compressed file
+        raise
     if first.lstrip().startswith(("{", "[")):
         return "json"
     if first.startswith("-DOCSTART-"):
@@ -264,7 +303,7 @@ def expand_paths(paths: list[str], where: str) -> list[str]:
             out += found
         elif os.path.isdir(p):
             inside = sorted(f.name for f in Path(p).iterdir() if f.is_file())
-            suffix = next((Path(f).suffix for f in inside if Path(f).suffix.lower() in EXTENSIONS), "")
+            suffix = next((data_suffix(f) for f in inside if data_suffix(f) in EXTENSIONS), "")
             holds = f"it holds {', '.join(inside[:5])}{', ...' if len(inside) > 5 else ''}" if inside else "it is empty"
             raise UserError(
                 f"{where}: {p} is a folder ({holds}); name its files, or a pattern such as {os.path.join(p, '*' + suffix)}"
@@ -320,7 +359,7 @@ def check_fields(path: str, text: str, kind: str, where: str, header: bool = Tru
                 hint = "a field is missing"
             else:
                 hint = "a tab inside a text?" if kind == "tsv" else "a comma inside a text? quote that field"
-            if Path(path).suffix.lower() == ".txt":  # read as csv/tsv by sniffing: it may be plain text
+            if data_suffix(path) == ".txt":  # read as csv/tsv by sniffing: it may be plain text
                 hint += "; a file of one text per line is data.format=text"
             raise UserError(f"{where}: {path}:{number}: {len(fields)} field(s), but {what} ({hint})")
 
@@ -405,8 +444,8 @@ def read_files(
         names = {}
         if not header:
             if column_names is None:
-                with open(paths[0], encoding="utf-8-sig") as f:
-                    width = len(f.readline().rstrip("\r\n").split("\t" if kind == "tsv" else ","))
+                first = texts[paths[0]].removeprefix("\ufeff").split("\n", 1)[0]
+                width = len(first.rstrip("\r").split("\t" if kind == "tsv" else ","))
                 column_names = [f"column_{i + 1}" for i in range(width)]
             names = {"header": None, "column_names": list(column_names)}
         columns = column_names if not header else next(_records(texts[paths[0]].removeprefix("\ufeff"), kind))[1]
@@ -486,7 +525,7 @@ def read_conll(paths: list[str], where: str, token_column: int = 0, tag_column: 
 def conll_sentences(path: str, token_column: int, tag_column: int | None):
     """Yield (tokens, tags, document index, first line) for each sentence of a CoNLL file
     (``tag_column`` None: a file without tags, whose tags are empty lists)."""
-    with open(path, encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         text = f.read()
     tabbed = "\t" in text
     width, doc, start = None, 0, 0
@@ -546,7 +585,7 @@ def is_squad(path: str) -> bool:
     """A SQuAD-format JSON file: ``{"data": [{"paragraphs": [...]}, ...]}``."""
     import json
 
-    with open(path, encoding="utf-8-sig") as f:
+    with open_text(path, errors="replace") as f:
         head = f.read(4096).lstrip()
         if not head.startswith("{") or '"data"' not in head:
             return False
@@ -571,7 +610,7 @@ def read_squad(paths: list[str], where: str):
 
     rows: dict[str, list] = {"id": [], "title": [], "question": [], "context": [], "answers": []}
     for path in paths:
-        with open(path, encoding="utf-8-sig") as f:
+        with open_text(path) as f:
             data = json.load(f)
         for a_index, article in enumerate(data["data"]):
             for p_index, para in enumerate(article.get("paragraphs", [])):

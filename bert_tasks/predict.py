@@ -231,6 +231,7 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     from .data import (
         check_fields,
         check_utf8,
+        data_suffix,
         is_squad,
         pandas_records,
         placed_json_records,
@@ -239,10 +240,10 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
         records_under_data,
     )
 
-    if path.suffix.lower() == ".parquet":  # binary: read as the data reader reads it
+    suffix = data_suffix(path)  # of what a compressed file holds: .tsv for input.tsv.gz
+    if suffix == ".parquet":  # binary: read as the data reader reads it
         return [(f"{path}, row {i + 1}", row) for i, row in enumerate(read_files([str(path)], "auto", "--input"))]
     text = check_utf8(str(path)).removeprefix("\ufeff")
-    suffix = path.suffix.lower()
     first = {f.strip() for f in text.split("\n", 1)[0].rstrip("\r").split("\t" if suffix != ".csv" else ",")}
     named = bool(first & {*fields, *header_names, *(column_names or ())})
     if suffix not in (".jsonl", ".json", ".csv") and named:
@@ -283,10 +284,10 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
 
 def _conll_input(path: str | os.PathLike) -> bool:
     """A token-per-line file with tags (CoNLL, BMES), not JSON/csv/tsv or plain sentences."""
-    from .data import check_utf8, looks_like_conll
+    from .data import check_utf8, data_suffix, looks_like_conll
 
     path = Path(path)
-    if path.suffix.lower() in (".json", ".jsonl", ".csv", ".tsv") or not path.is_file():
+    if data_suffix(path) in (".json", ".jsonl", ".csv", ".tsv") or not path.is_file():
         return False
     return looks_like_conll(check_utf8(str(path)).removeprefix("\ufeff"))
 
@@ -305,8 +306,12 @@ def _token_lines(path: str | os.PathLike, token_column: int) -> list[tuple[str, 
 
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
     """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder (or ends with ``/``), or
-    ``<input without suffix>.predictions.jsonl``; never the input file itself."""
-    name = Path(input_path).with_suffix("").name + ".predictions.jsonl"
+    ``<input without suffix>.predictions.jsonl`` (``in.tsv.gz``: ``in.predictions.jsonl``); never the input file itself."""
+    from .data import COMPRESSIONS
+
+    stem = Path(input_path)
+    stem = stem.with_suffix("") if stem.suffix.lower() in COMPRESSIONS else stem
+    name = stem.with_suffix("").name + ".predictions.jsonl"
     out = Path(input_path).with_name(name) if output_path is None else Path(output_path)
     if out.is_dir() or (output_path is not None and str(output_path).endswith(("/", os.sep))):  # "out/": a folder
         out = out / name
@@ -342,7 +347,7 @@ def predict_file(
     recipe = with_read_overrides(run_recipe(run_dir), overrides, "predict")
     columns = {role: str(col) for role, col in (recipe.data.columns or {}).items()}
     task = get_task(recipe.task.name)
-    from .data import CONLL_SUFFIXES
+    from .data import CONLL_SUFFIXES, data_suffix
 
     tokens = "tokens" if "tokens" in task.column_roles else None  # a tagging run: inputs may be token lists
     if tokens and _conll_input(input_path):  # the tagging training format
@@ -350,7 +355,7 @@ def predict_file(
 
         sentences = read_conll([str(input_path)], "--input", recipe.data.token_column, recipe.data.tag_column)
         placed = [(f"{input_path}:{row['line']}", row) for row in sentences.remove_columns(["doc", "file"]).to_list()]
-    elif tokens and Path(input_path).suffix.lower() in CONLL_SUFFIXES and Path(input_path).is_file():
+    elif tokens and data_suffix(input_path) in CONLL_SUFFIXES and Path(input_path).is_file():
         placed = _token_lines(input_path, recipe.data.token_column)  # before: each token line was a text
     else:
         headless = None if recipe.data.header else recipe.data.column_names

@@ -476,3 +476,47 @@ def test_json_rows_written_as_lists_are_an_error_naming_the_record(tmp_path):
         read_split(str(tmp_path / "lists.jsonl"), "train")
     (tmp_path / "texts.json").write_text('["a film", "dull"]', encoding="utf-8")  # strings: one text column, as before
     assert read_split(str(tmp_path / "texts.json"), "train")["text"] == ["a film", "dull"]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_files_are_read_as_what_they_hold(tmp_path, suffix):
+    # before: "t.tsv.gz: not UTF-8 text (byte offset 1)"
+    import bz2
+    import gzip
+    import lzma
+
+    module = {".gz": gzip, ".bz2": bz2, ".xz": lzma}[suffix]
+
+    def packed(name, text):
+        path = tmp_path / (name + suffix)
+        path.write_bytes(module.compress(text.encode("utf-8")))
+        return str(path)
+
+    assert file_format(packed("t.tsv", "sentence\tlabel\n"), "auto") == "tsv"
+    tsv = read_split(packed("t.tsv", '\ufeffsentence\tlabel\r\n"good\t1\nbad\t0\n'), "train")
+    assert tsv.column_names == ["sentence", "label"] and tsv["sentence"] == ['"good', "bad"]
+    assert read_split(packed("a.csv", 'text,label\n"a, b",1\n'), "train")["text"] == ["a, b"]
+    assert read_split(packed("a.jsonl", '{"text": "x", "label": 1}\n'), "train")["label"] == [1]
+    assert read_split(packed("u.txt", "text\tlabel\nx\t1\n"), "train")["text"] == ["x"]  # sniffed: tab-separated
+    tags = read_split(packed("n.conll", "EU\tB-ORG\nrejects\tO\n\nPeter\tS-PER\n"), "train")
+    assert tags["tokens"] == [["EU", "rejects"], ["Peter"]] and tags["tags"] == [["B-ORG", "O"], ["S-PER"]]
+    squad = {"data": [{"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
+        {"id": "q1", "question": "What is big?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}
+    assert read_split(packed("s.json", json.dumps(squad)), "train")["answers"] == [{"text": ["Paris"], "answer_start": [0]}]
+    # a field count is checked in what the file holds, with its line number
+    with pytest.raises(UserError, match=rf"b.tsv{re.escape(suffix)}:3: 3 field\(s\), but the header has 2"):
+        read_split(packed("b.tsv", "sentence\tlabel\nx\t1\ny\t0\tz\n"), "train")
+    broken = tmp_path / ("broken.tsv" + suffix)
+    broken.write_bytes(module.compress(b"sentence\tlabel\nx\t1\n")[:-6])
+    with pytest.raises(UserError, match=rf"broken.tsv{re.escape(suffix)}: could not decompress it as {re.escape(suffix)}"):
+        read_split(str(broken), "train")
+
+
+def test_a_compressed_file_without_its_suffix_is_named(tmp_path):
+    # before: "not UTF-8 text (byte offset 1); convert it, e.g. iconv -t utf-8"
+    import gzip
+
+    (tmp_path / "t.tsv").write_bytes(gzip.compress(b"sentence\tlabel\nx\t1\n"))
+    with pytest.raises(UserError, match=r"t.tsv: the file is gzip-compressed; name it t.tsv.gz \(it is then "
+                                        r"decompressed as it is read\), or decompress it"):
+        read_split(str(tmp_path / "t.tsv"), "train")

@@ -265,3 +265,16 @@ def test_int8_engine_is_onednn_with_amx_tiles_only(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert int8_engine() == ("onednn" if "onednn" in torch.backends.quantized.supported_engines
                              else torch.backends.quantized.engine)
+
+
+def test_compressed_input_files(tmp_path):
+    import gzip
+
+    from bert_tasks.predict import placed_inputs, prediction_path
+
+    path = write(tmp_path, "in.tsv.gz", gzip.compress(b"text\ttext_pair\nx\ty\n\nz\tw\n"))
+    assert placed_inputs(path, ("text", "text_pair")) == [
+        (f"{path}:2", {"text": "x", "text_pair": "y"}), (f"{path}:4", {"text": "z", "text_pair": "w"})]
+    assert read_inputs(write(tmp_path, "in.jsonl.gz", gzip.compress(b'{"text": "a"}\n')), ("text",)) == [{"text": "a"}]
+    assert prediction_path(path) == tmp_path / "in.predictions.jsonl"  # not in.tsv.predictions.jsonl
+    assert prediction_path(tmp_path / "in.tsv") == tmp_path / "in.predictions.jsonl"
