@@ -51,12 +51,19 @@ COMPRESSIONS = {".gz": gzip, ".bz2": bz2, ".xz": lzma}
 MAGIC = {b"\x1f\x8b": ("gzip", ".gz"), b"BZh": ("bzip2", ".bz2"), b"\xfd7zXZ\x00": ("xz", ".xz")}  # first bytes
 
 
+def _uncompressed(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in COMPRESSIONS else path
+
+
 def data_suffix(path: str | os.PathLike) -> str:
     """The lower-case extension that names a file's format: ``.tsv`` for ``train.tsv`` and ``train.tsv.gz``."""
-    path = Path(path)
-    if path.suffix.lower() in COMPRESSIONS:
-        path = path.with_suffix("")
-    return path.suffix.lower()
+    return _uncompressed(path).suffix.lower()
+
+
+def data_stem(path: str | os.PathLike) -> str:
+    """A file's name without those extensions: ``train`` for ``train.tsv`` and ``train.tsv.gz``."""
+    return _uncompressed(path).stem
 
 
 def open_text(path: str | os.PathLike, errors: str = "strict") -> Any:

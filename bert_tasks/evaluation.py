@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .data import data_stem
 from .errors import UserError
 from .rundir import write_json
 from .tables import describe, is_table, to_dataset
@@ -41,7 +42,7 @@ def default_output(run_dir: str | os.PathLike, data: Any) -> Path:
         return "".join(c for c in text if c not in "*?[]")
 
     first = Path(str(data[0] if isinstance(data, (list, tuple)) and data else data)) if not is_table(data) else None
-    name = "table" if first is None else plain(first.stem) or plain(first.parent.name) or "data"
+    name = "table" if first is None else plain(data_stem(first)) or plain(first.parent.name) or "data"
     key = _data_key(data)  # once: a table's fingerprint hashes its content
     for n in range(1, 10_000):
         out = Path(run_dir) / "evaluations" / (name if n == 1 else f"{name}-{n}")

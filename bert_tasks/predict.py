@@ -307,11 +307,9 @@ def _token_lines(path: str | os.PathLike, token_column: int) -> list[tuple[str, 
 def prediction_path(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None) -> Path:
     """Where ``predict_file`` writes: ``output_path``, inside it if it is a folder (or ends with ``/``), or
     ``<input without suffix>.predictions.jsonl`` (``in.tsv.gz``: ``in.predictions.jsonl``); never the input file itself."""
-    from .data import COMPRESSIONS
+    from .data import data_stem
 
-    stem = Path(input_path)
-    stem = stem.with_suffix("") if stem.suffix.lower() in COMPRESSIONS else stem
-    name = stem.with_suffix("").name + ".predictions.jsonl"
+    name = data_stem(input_path) + ".predictions.jsonl"
     out = Path(input_path).with_name(name) if output_path is None else Path(output_path)
     if out.is_dir() or (output_path is not None and str(output_path).endswith(("/", os.sep))):  # "out/": a folder
         out = out / name

@@ -54,6 +54,7 @@ def test_default_output_is_named_after_the_data(tmp_path):
     assert default_output(tmp_path, ["a/test.char.bmes", "b.bmes"]) == tmp_path / "evaluations" / "test.char"
     assert default_output(tmp_path, "shards/*.tsv") == tmp_path / "evaluations" / "shards"  # not a folder named '*'
     assert default_output(tmp_path, "*.tsv") == tmp_path / "evaluations" / "data"
+    assert default_output(tmp_path, "data/dev.tsv.gz") == tmp_path / "evaluations" / "dev"  # not dev.tsv
 
 
 def test_bad_evaluations_write_nothing(sst2_run, tmp_path):
