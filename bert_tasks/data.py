@@ -107,6 +107,11 @@ def check_utf8(path: str) -> str:
         if packed:  # before: "not UTF-8 text (byte offset 1)"
             raise UserError(f"{path}: the file is {packed[0]}-compressed; name it {Path(path).name}{packed[1]} "
                             f"(it is then decompressed as it is read), or decompress it") from None
+        if raw.startswith(b"PK\x03\x04"):
+            raise UserError(f"{path}: the file is a zip archive (an Excel .xlsx workbook is one), not text: "
+                            f"save the sheet as .csv, or unzip it and name the files in it") from None
+        if raw.startswith(b"PAR1"):
+            raise UserError(f"{path}: the file is parquet; name it {Path(path).stem}.parquet") from None
         raise UserError(f"{path}: not UTF-8 text (byte offset {e.start}); convert it, e.g. iconv -t utf-8") from None
 
 

@@ -520,3 +520,19 @@ def test_a_compressed_file_without_its_suffix_is_named(tmp_path):
     with pytest.raises(UserError, match=r"t.tsv: the file is gzip-compressed; name it t.tsv.gz \(it is then "
                                         r"decompressed as it is read\), or decompress it"):
         read_split(str(tmp_path / "t.tsv"), "train")
+
+
+def test_binary_files_are_named_for_what_they_are(tmp_path):
+    # before: "not UTF-8 text (byte offset 12); convert it, e.g. iconv -t utf-8"
+    import zipfile
+
+    import pandas as pd
+
+    with zipfile.ZipFile(tmp_path / "sheet.xlsx", "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(UserError, match=r"sheet.xlsx: the file is a zip archive \(an Excel .xlsx workbook is one\), "
+                                        r"not text: save the sheet as .csv"):
+        read_split(str(tmp_path / "sheet.xlsx"), "train")
+    pd.DataFrame({"text": ["a"], "label": [1]}).to_parquet(tmp_path / "t.csv")
+    with pytest.raises(UserError, match=r"t.csv: the file is parquet; name it t.parquet"):
+        read_split(str(tmp_path / "t.csv"), "train")
