@@ -32,6 +32,7 @@ import logging
 import lzma
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,9 @@ def expand_paths(paths: list[str], where: str) -> list[str]:
     """
     out = []
     for p in map(os.path.expanduser, paths):
-        if _is_pattern(p):
+        if _is_url(p):  # fetched by read_files (a '?' in it is a query, not a pattern)
+            out.append(p)
+        elif _is_pattern(p):
             found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
             if not found:
                 raise UserError(f"{where}: no file matches {p}")
@@ -391,6 +394,42 @@ def _relative_path_hint(path: str) -> str:
     return hint
 
 
+def _is_url(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
+
+
+def fetch(url: str, where: str) -> str:
+    """A local copy of the file at ``url``, named as the URL names it (its extension tells the format).
+
+    Fetched into datasets' download cache as ``load_dataset`` fetches a ``data_files`` URL (again
+    when the server's ETag changes); offline (``HF_HUB_OFFLINE=1``) the cached copy, if there is one.
+    """
+    from urllib.parse import urlparse
+
+    from datasets import DownloadConfig, config
+    from datasets.utils.file_utils import cached_path, hash_url_to_filename
+
+    cache = str(config.DOWNLOADED_DATASETS_PATH)
+    offline = bool(config.HF_HUB_OFFLINE)
+    if offline and not os.path.isfile(os.path.join(cache, hash_url_to_filename(url))):
+        raise UserError(f"{where}: {url} cannot be downloaded in offline mode (HF_HUB_OFFLINE) and was not "
+                        f"downloaded before; download it while online, or point {where} at a local file")
+    try:
+        local = cached_path(url, download_config=DownloadConfig(cache_dir=cache, use_etag=not offline))
+    except Exception as e:  # noqa: BLE001  (fsspec/aiohttp errors: not found, unreachable host, ...)
+        cause = e  # fsspec's FileNotFoundError says only the URL; what aiohttp said is its cause
+        while str(cause) in ("", url) and (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        raise UserError(f"{where}: could not download {url} ({type(cause).__name__}: {cause})") from None
+    named = Path(local + ".named", Path(urlparse(url).path).name or "data")
+    if not named.is_file():
+        named.parent.mkdir(exist_ok=True)
+        part = named.with_name(named.name + ".part")
+        shutil.copyfile(local, part)
+        os.replace(part, named)  # whole or absent, as the cached file itself
+    return str(named)
+
+
 def read_files(
     paths: list[str],
     fmt: str,
@@ -400,14 +439,33 @@ def read_files(
     token_column: int = 0,
     tag_column: int = -1,
 ):
-    """Read local files of one split into one ``datasets.Dataset``.
+    """Read files of one split into one ``datasets.Dataset``: local paths, glob patterns and
+    http(s) URLs (fetched, see :func:`fetch`; messages name the URL).
 
     ``header=False`` reads csv/tsv files without a header row; their columns are
     ``column_names`` or ``column_1``, ``column_2``, ...
     """
+    urls = {}  # local copy -> its URL
+    paths = expand_paths(paths, where)
+    for i, p in enumerate(paths):
+        if _is_url(p):
+            paths[i] = fetch(p, where)
+            urls[paths[i]] = p
+    try:
+        return _read_local_files(paths, fmt, where, header, column_names, token_column, tag_column)
+    except UserError as e:
+        message = str(e)
+        for local, url in urls.items():
+            message = message.replace(local, url)
+        if message == str(e):
+            raise
+        raise UserError(message, e.index) from None
+
+
+def _read_local_files(paths: list[str], fmt: str, where: str, header: bool, column_names: list | None,
+                      token_column: int, tag_column: int):
     from datasets import load_dataset
 
-    paths = expand_paths(paths, where)
     for p in paths:
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}{_relative_path_hint(p)}")

@@ -336,6 +336,9 @@ def predict_file(
 
     if input_path == "-":
         return _predict_stdin(run_dir, output_path, batch_size, int8, overrides)
+    if str(input_path).startswith(("http://", "https://")):  # before: "--input: file not found: https:/..."
+        raise UserError(f"--input {input_path}: predict reads a local file; download it first (e.g. curl -O "
+                        f"{input_path}); evaluate --data and a recipe's data.* read URLs")
     input_path = user_path(input_path)
     if output_path not in (None, "-"):
         output_path = user_path(output_path)

@@ -536,3 +536,47 @@ def test_binary_files_are_named_for_what_they_are(tmp_path):
     pd.DataFrame({"text": ["a"], "label": [1]}).to_parquet(tmp_path / "t.csv")
     with pytest.raises(UserError, match=r"t.csv: the file is parquet; name it t.parquet"):
         read_split(str(tmp_path / "t.csv"), "train")
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """Files under tmp_path/www served over http on localhost, datasets online with its download cache in tmp_path."""
+    import functools
+    import http.server
+    import threading
+
+    from datasets import config
+
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(config, "DOWNLOADED_DATASETS_PATH", tmp_path / "downloads")
+    yield www, f"http://127.0.0.1:{server.server_address[1]}", server
+    server.shutdown()
+    server.server_close()
+
+
+def test_files_at_a_url_are_downloaded_and_named_by_their_url(served, monkeypatch):
+    # before: "data.train: file not found: https://... (a relative path in a recipe file is read beside that file ...)"
+    from datasets import config
+
+    www, base, server = served
+    (www / "t.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n", encoding="utf-8")
+    (www / "b.tsv").write_text("sentence\tlabel\ngood\t1\tx\n", encoding="utf-8")
+    ds = read_split(f"{base}/t.tsv?raw=true", "train")  # a query is no glob pattern
+    assert ds["sentence"] == ["good", "bad"] and ds["label"] == ["1", "0"]
+    with pytest.raises(UserError, match=rf"data.train: {re.escape(base)}/b.tsv:2: 3 field\(s\), but the header has 2"):
+        read_split(f"{base}/b.tsv", "train")  # the URL named, not the local copy
+    with pytest.raises(UserError, match=rf"data.train: could not download {re.escape(base)}/missing.tsv "
+                                        r"\(ClientResponseError: 404, message='File not found'"):
+        read_split(f"{base}/missing.tsv", "train")
+    server.shutdown()  # offline, the copy downloaded before is read; a file never downloaded is named
+    monkeypatch.setattr(config, "HF_HUB_OFFLINE", True)
+    assert read_split(f"{base}/t.tsv?raw=true", "train")["sentence"] == ["good", "bad"]
+    with pytest.raises(UserError, match=r"cannot be downloaded in offline mode \(HF_HUB_OFFLINE\) and was not "
+                                        r"downloaded before; download it while online, or point data.train at a local"):
+        read_split(f"{base}/other.tsv", "train")

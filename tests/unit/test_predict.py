@@ -177,6 +177,8 @@ def test_predict_file_checks_the_input_before_loading_the_model(tmp_path):
         predict_file(str(run), str(src))
     with pytest.raises(UserError, match="is the input file"):
         predict_file(str(run), str(src), str(src))
+    with pytest.raises(UserError, match=r"--input https://example.com/in.tsv: predict reads a local file; download it"):
+        predict_file(str(run), "https://example.com/in.tsv")
     good = write(tmp_path, "good.jsonl", '{"text": "fine"}\n')
     with pytest.raises(UserError, match=r"--output .*in.jsonl/o.jsonl: cannot write there \(.*in.jsonl is a file, not a folder\)"):
         predict_file(str(run), str(good), str(src / "o.jsonl"))
