@@ -410,12 +410,17 @@ def fetch(url: str, where: str) -> str:
     from datasets.utils.file_utils import cached_path, hash_url_to_filename
 
     cache = str(config.DOWNLOADED_DATASETS_PATH)
-    offline = bool(config.HF_HUB_OFFLINE)
-    if offline and not os.path.isfile(os.path.join(cache, hash_url_to_filename(url))):
-        raise UserError(f"{where}: {url} cannot be downloaded in offline mode (HF_HUB_OFFLINE) and was not "
-                        f"downloaded before; download it while online, or point {where} at a local file")
+    if config.HF_HUB_OFFLINE:  # the latest copy: datasets names it <hash of the URL>.<hash of its ETag>
+        copies = [f for f in glob.glob(os.path.join(glob.escape(cache), hash_url_to_filename(url) + "*"))
+                  if os.path.isfile(f) and not f.endswith((".json", ".lock", ".incomplete"))]
+        if not copies:
+            raise UserError(f"{where}: {url} cannot be downloaded in offline mode (HF_HUB_OFFLINE) and was not "
+                            f"downloaded before; download it while online, or point {where} at a local file")
+        local = max(copies, key=os.path.getmtime)
+    else:
+        local = None
     try:
-        local = cached_path(url, download_config=DownloadConfig(cache_dir=cache, use_etag=not offline))
+        local = local or cached_path(url, download_config=DownloadConfig(cache_dir=cache))
     except Exception as e:  # noqa: BLE001  (fsspec/aiohttp errors: not found, unreachable host, ...)
         cause = e  # fsspec's FileNotFoundError says only the URL; what aiohttp said is its cause
         while str(cause) in ("", url) and (cause.__cause__ or cause.__context__) is not None:
@@ -655,7 +660,7 @@ def is_squad(path: str) -> bool:
     """A SQuAD-format JSON file: ``{"data": [{"paragraphs": [...]}, ...]}``."""
     import json
 
-    with open_text(path, errors="replace") as f:
+    with open_text(path) as f:
         head = f.read(4096).lstrip()
         if not head.startswith("{") or '"data"' not in head:
             return False

@@ -549,8 +549,15 @@ def served(tmp_path, monkeypatch):
 
     www = tmp_path / "www"
     www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *args: None
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def end_headers(self):  # as most servers do: datasets then names its copy by the ETag too
+            self.send_header("ETag", '"v1"')
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Handler, directory=str(www))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(config, "HF_HUB_OFFLINE", False)
