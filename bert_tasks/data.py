@@ -429,7 +429,7 @@ def fetch(url: str, where: str) -> str:
     named = Path(local + ".named", Path(urlparse(url).path).name or "data")
     if not named.is_file():
         named.parent.mkdir(exist_ok=True)
-        part = named.with_name(named.name + ".part")
+        part = named.with_name(f"{named.name}.{os.getpid()}.part")  # one per process (torchrun ranks fetch alike)
         shutil.copyfile(local, part)
         os.replace(part, named)  # whole or absent, as the cached file itself
     return str(named)
