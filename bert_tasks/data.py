@@ -15,6 +15,9 @@ tabs)
 ``.conll``, ``.bio``, ... one token per line with its tag
 any of these + ``.gz`` /  decompressed as read (``train.jsonl.gz``),
 ``.bz2`` / ``.xz``        as datasets' readers decompress them
+a ``save_to_disk`` folder ``load_from_disk`` (of a DatasetDict, the split
+                          of the recipe's name)
+an http(s) URL            fetched into datasets' download cache
 anything else that does   a hub dataset name (``data.hub_config`` picks
 not exist as a path       its config; ``name:split`` picks a split)
 ========================  ============================================
@@ -309,7 +312,7 @@ def expand_paths(paths: list[str], where: str) -> list[str]:
     """
     out = []
     for p in map(os.path.expanduser, paths):
-        if _is_url(p):  # fetched by read_files (a '?' in it is a query, not a pattern)
+        if _is_url(p) or is_saved_dataset(p):  # fetched by read_files (a '?' in a URL is a query, not a pattern)
             out.append(p)
         elif _is_pattern(p):
             found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
@@ -394,6 +397,27 @@ def _relative_path_hint(path: str) -> str:
     return hint
 
 
+def is_saved_dataset(path: str) -> bool:
+    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    return os.path.isfile(os.path.join(path, "state.json")) or os.path.isfile(os.path.join(path, "dataset_dict.json"))
+
+
+def read_saved(path: str, split: str, where: str):
+    """The dataset ``save_to_disk`` wrote in ``path``; of a ``DatasetDict``, its split named ``split``."""
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        ds = load_from_disk(path)
+    except Exception as e:  # noqa: BLE001  (datasets' errors for a damaged folder)
+        raise UserError(f"{where}: could not read {path} (saved by save_to_disk): {type(e).__name__}: {e}") from None
+    if isinstance(ds, DatasetDict):
+        if split not in ds:
+            raise UserError(f"{where}: {path} holds the splits {', '.join(ds)}, not {split}; name the folder of the "
+                            f"one to read, e.g. {os.path.join(path, next(iter(ds)))}")
+        ds = ds[split]
+    return drop_unlabelled(ds)
+
+
 def _is_url(path: str) -> bool:
     return path.startswith(("http://", "https://"))
 
@@ -472,6 +496,8 @@ def _read_local_files(paths: list[str], fmt: str, where: str, header: bool, colu
     from datasets import load_dataset
 
     for p in paths:
+        if is_saved_dataset(p):
+            raise UserError(f"{where}: {p} is a dataset saved by save_to_disk: name it alone, not with other files")
         if not os.path.isfile(p):
             raise UserError(f"{where}: file not found: {p}{_relative_path_hint(p)}")
     kinds = {file_format(p, fmt) for p in paths}
@@ -758,6 +784,8 @@ def read_split(spec: Any, split: str, data: Any = None, where: str | None = None
     if is_table(spec):  # given from Python: read as a parquet file of that table would be
         return drop_unlabelled(to_dataset(spec, where))
     paths = _as_list(spec)
+    if len(paths) == 1 and is_saved_dataset(os.path.expanduser(paths[0])):
+        return read_saved(os.path.expanduser(paths[0]), split, where)
     if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
         return read_files(
             paths, data.format, where, data.header, data.column_names, data.token_column, data.tag_column

@@ -587,3 +587,25 @@ def test_files_at_a_url_are_downloaded_and_named_by_their_url(served, monkeypatc
     with pytest.raises(UserError, match=r"cannot be downloaded in offline mode \(HF_HUB_OFFLINE\) and was not "
                                         r"downloaded before; download it while online, or point data.train at a local"):
         read_split(f"{base}/other.tsv", "train")
+
+
+def test_a_dataset_saved_to_disk_is_read_by_its_folder(tmp_path):
+    # before: "data.train: .../saved is a folder (it holds data-00000-of-00001.arrow, ...); name its files"
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    train = Dataset.from_dict({"sentence": ["good", "bad"], "label": [1, 0]}, features=features)
+    test = Dataset.from_dict({"sentence": ["fine"], "label": [-1]}, features=features)  # unlabelled, as GLUE's
+    train.save_to_disk(str(tmp_path / "one"))
+    DatasetDict({"train": train, "test": test}).save_to_disk(str(tmp_path / "both"))
+    one = read_split(str(tmp_path / "one"), "train")
+    assert one["sentence"] == ["good", "bad"] and one.features["label"].names == ["negative", "positive"]
+    assert read_split(str(tmp_path / "both"), "train")["label"] == [1, 0]  # a DatasetDict: the split of that name
+    assert read_split(str(tmp_path / "both" / "test"), "validation").column_names == ["sentence"]  # -1 only: dropped
+    with pytest.raises(UserError, match=r"data.validation: .*both holds the splits train, test, not validation; "
+                                        r"name the folder of the one to read, e.g. .*both/train"):
+        read_split(str(tmp_path / "both"), "validation")
+    with pytest.raises(UserError, match=r"one is a dataset saved by save_to_disk: name it alone"):
+        read_split([str(tmp_path / "one"), str(tmp_path / "one")], "train")
+    splits, sources = load_splits(DataConfig(train=str(tmp_path / "one"), validation=str(tmp_path / "both/test")))
+    assert len(splits["train"]) == 2 and sources["train"] == str(tmp_path / "one")
