@@ -343,6 +343,18 @@ class Classification(TaskAdapter):
 
     def _map_labels(self, ds, split: str, source: str):
         index = self._label_index()
+        # A ClassLabel column (hub, parquet, save_to_disk) holds ids that stand for its own names: each id
+        # goes to the run's class of that name (before: ids were read as values, so the same names in
+        # another order swapped the classes); names the run lacks leave the ids read as values.
+        names = class_names(ds.features.get("label"))
+        if names:
+            by_name = {label_key(n): i for i, n in enumerate(self.names)}  # a name before a value of that text
+            classes = [by_name.get(label_key(n), index.get(label_key(n))) for n in names]
+            if None in classes:
+                log.warning("%s split (%s): its label names %s are not all among the run's labels %s, so its "
+                            "label ids are read as label values", split, source, names, self.names)
+            else:
+                index = {**index, **{label_key(i): c for i, c in enumerate(classes)}}
         for row, value in enumerate(ds["label"]):
             if label_key(value) not in index:
                 known = "train's labels" if self.options.labels is None else "task.labels"

@@ -146,6 +146,28 @@ def test_hub_class_labels_name_the_labels_in_their_order():
     assert ad.names == ["not_paraphrase", "paraphrase"] and out["train"]["label"] == [1, 0]
 
 
+def test_class_label_ids_are_read_by_their_names(caplog):
+    # before: ids were read as values, so a split whose ClassLabel lists the same names in another
+    # order (a save_to_disk or parquet file from elsewhere) scored every row against the other class
+    from datasets import ClassLabel, Features, Value
+
+    def split(names, ids):
+        features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+        return Dataset.from_dict({"text": ["x"] * len(ids), "label": ids}, features=features)
+
+    ad = adapter(labels={0: "negative", 1: "positive"})
+    out = ad.prepare({"train": split(["negative", "positive"], [0, 1]),
+                      "validation": split(["positive", "negative"], [0, 1, 1])}, {})
+    assert out["train"]["label"] == [0, 1] and out["validation"]["label"] == [1, 0, 0]
+    hub = adapter()  # names taken from train's ClassLabel, even names that read as another class's value
+    out = hub.prepare({"train": split(["1", "0"], [0, 1, 0]), "validation": split(["0", "1"], [0])}, {})
+    assert hub.names == ["1", "0"] and out["train"]["label"] == [0, 1, 0] and out["validation"]["label"] == [1]
+    with caplog.at_level("WARNING", logger="bert_tasks"):  # names the run lacks: ids as values, as before
+        out = ad.prepare({"train": split(["neg", "pos"], [1, 0])}, {"train": "saved"})
+    assert out["train"]["label"] == [1, 0]
+    assert "train split (saved): its label names ['neg', 'pos'] are not all among the run's labels" in caplog.text
+
+
 def test_unknown_label_in_validation_names_label_and_row():
     ad = adapter()
     with pytest.raises(UserError, match=r"validation split \(dev.tsv\), row 2: label 'maybe' is not among"):
