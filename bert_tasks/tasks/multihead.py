@@ -200,8 +200,10 @@ class MultiHead(Classification):
                 self._fine_tokens(v, fine, f"{split} split ({source}), row {row + 1}") for row, v in enumerate(ds["label"])
             ] if mapped else None
             own_values = {c: ds[c] for c in own}
-            for name, spec in self.specs.items():
-                if hub.get(name) and (names := class_names(ds.features.get(spec.column))):  # ids -> their names
+            for name, spec in self.specs.items():  # ClassLabel ids -> their names (in any order), where known
+                names = class_names(ds.features.get(spec.column)) if spec.column and not spec.map else None
+                known = {label_key(lab) for lab in self.head_labels[name]}
+                if names and (hub.get(name) or all(label_key(n) in known for n in names)):
                     own_values[spec.column] = [names[v] if 0 <= v < len(names) else v for v in ds[spec.column]]
             # a cell matches a label as classification's do: '1.0' and 1, 'true' and True are one label
             keys = {name: {label_key(lab): i for i, lab in reversed(list(enumerate(labels)))}

@@ -203,10 +203,16 @@ class MultiLabel(Classification):
                     to_vec, batched=True, with_indices=True, remove_columns=list(keep), desc=f"labels ({split})"
                 )
             elif "label" in ds.column_names:
+                # a list of ClassLabel ids (hub, parquet, save_to_disk): each id read by its name where the run
+                # knows them all, so the same names in another order mean the same labels
+                named = class_names(ds.features.get("label"))
+                named = named if named and all(str(n).strip() in self.index for n in named) else None
                 vectors = []
                 for row, value in enumerate(ds["label"]):
                     vec = [0.0] * len(self.names)
                     for token in label_items(value, opts.delimiter, f"{split} split ({source}), row {row + 1}"):
+                        if named and token.isdigit() and int(token) < len(named):
+                            token = str(named[int(token)]).strip()
                         vec[self._resolve(token, split, row, source)] = 1.0
                     vectors.append(vec)
                 out[split] = ds.remove_columns("label").add_column("label", vectors)

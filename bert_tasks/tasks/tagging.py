@@ -204,10 +204,14 @@ class Tagging(TaskAdapter):
         names = self.options.tag_names
         if names is None and "train" in splits and col["tags"] in splits["train"].column_names:
             names = class_names(splits["train"].features[col["tags"]])  # hub/parquet ner_tags: ids named there
-        if names is not None:
-            _check_tag_names(names)
-            splits = {split: _tags_by_name(ds, col["tags"], names, f"{split} split ({sources.get(split, 'data')})")
-                      if col["tags"] in ds.column_names else ds for split, ds in splits.items()}
+        named = {}
+        for split, ds in splits.items():  # a split's own ClassLabel names its ids (in any order), else those names
+            own = class_names(ds.features[col["tags"]]) if col["tags"] in ds.column_names else None
+            if own or (names is not None and col["tags"] in ds.column_names):
+                _check_tag_names(own or names)
+                ds = _tags_by_name(ds, col["tags"], own or names, f"{split} split ({sources.get(split, 'data')})")
+            named[split] = ds
+        splits = named
         for split, ds in splits.items():
             if col["tokens"] not in ds.column_names or (split != "test" and col["tags"] not in ds.column_names):
                 absent = col["tokens"] if col["tokens"] not in ds.column_names else col["tags"]

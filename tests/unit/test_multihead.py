@@ -130,6 +130,9 @@ def test_hub_class_label_columns_are_read_by_their_names():
     assert out["train"]["label"] == [[0, 2], [1, 0], [2, 1]] and out["validation"]["label"] == [[1, 0]]
     listed = MultiHead(MultiHeadOptions(name="multihead", heads={"size": {"column": "size", "labels": ["0", "1", "2"]}}))
     assert listed.prepare({"train": train}, {})["train"]["label"] == [[2], [0], [1]]  # given labels: ids as values
+    # given labels that name the ClassLabel's names, in another order: ids read by name (before: as values)
+    named = MultiHead(MultiHeadOptions(name="multihead", heads={"size": {"column": "size", "labels": ["L", "M", "S"]}}))
+    assert named.prepare({"train": train}, {})["train"]["label"] == [[0], [2], [1]]  # L, S, M
     bad = Dataset.from_dict({"text": ["a"], "label": [[0]], "size": [-1]}, features=features)
     with pytest.raises(UserError, match=r"validation split \(v.parquet\), row 1: label '-1' of head 'size'"):
         ad.prepare({"train": train, "validation": bad}, {"validation": "v.parquet"})

@@ -47,6 +47,11 @@ def test_hub_class_label_ids_are_named_from_the_features():
     ad = adapter()
     out = ad.prepare({"train": train}, {}, {"label": "labels"})
     assert ad.names == ["joy", "anger", "fear"] and out["train"]["label"] == [[0, 1, 0], [1, 0, 1]]
+    # a validation split whose ClassLabel lists the names in another order: read by name (before: by position)
+    other = Features({"text": Value("string"), "labels": List(ClassLabel(names=["fear", "joy", "anger"]))})
+    valid = Dataset.from_dict({"text": ["c"], "labels": [[0, 2]]}, features=other)
+    out = adapter().prepare({"train": train, "validation": valid}, {}, {"label": "labels"})
+    assert out["validation"]["label"] == [[0, 1, 1]]  # fear and anger
 
 
 def test_a_list_saved_as_text_is_read_as_a_list():

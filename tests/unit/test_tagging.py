@@ -117,6 +117,15 @@ def test_hub_tag_ids_are_read_by_their_names():
     train = hub_like().select([0, 1]).map(lambda r: {"tokens": r["sentence"].split() * len(r["ner_tags"])})
     out = adapter().prepare({"train": train}, {"train": "hub"}, {"tags": "ner_tags"})
     assert out["train"]["tags"] == [["O", "S-PER"], ["B-PER", "E-PER"]]
+    # a validation split whose ClassLabel orders the tags otherwise: its ids by its own names (before: train's)
+    from datasets import ClassLabel, Features, List, Value
+
+    names = train.features["ner_tags"].feature.names
+    other = Features({"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=names[::-1]))})
+    valid = Dataset.from_dict({"tokens": [["Peter", "Blackburn"]],
+                               "ner_tags": [[names[::-1].index("B-PER"), names[::-1].index("I-PER")]]}, features=other)
+    out = adapter().prepare({"train": train, "validation": valid}, {}, {"tags": "ner_tags"})
+    assert out["validation"]["tags"] == [["B-PER", "E-PER"]]
 
 
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
