@@ -224,6 +224,10 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     import json
 
     path = Path(path)
+    from .data import is_saved_dataset, read_saved
+
+    if is_saved_dataset(str(path)):  # written by save_to_disk (of a DatasetDict, its test split)
+        return [(f"{path}, row {i + 1}", row) for i, row in enumerate(read_saved(str(path), "test", "--input"))]
     if path.is_dir():
         raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():

@@ -280,3 +280,17 @@ def test_compressed_input_files(tmp_path):
     assert read_inputs(write(tmp_path, "in.jsonl.gz", gzip.compress(b'{"text": "a"}\n')), ("text",)) == [{"text": "a"}]
     assert prediction_path(path) == tmp_path / "in.predictions.jsonl"  # not in.tsv.predictions.jsonl
     assert prediction_path(tmp_path / "in.tsv") == tmp_path / "in.predictions.jsonl"
+
+
+def test_a_dataset_saved_to_disk_is_an_input(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from bert_tasks.predict import placed_inputs
+
+    rows = Dataset.from_dict({"sentence": ["good", "bad"]})
+    rows.save_to_disk(str(tmp_path / "one"))
+    DatasetDict({"train": rows}).save_to_disk(str(tmp_path / "both"))
+    assert placed_inputs(tmp_path / "one", ("text",)) == [
+        (f"{tmp_path / 'one'}, row 1", {"sentence": "good"}), (f"{tmp_path / 'one'}, row 2", {"sentence": "bad"})]
+    with pytest.raises(UserError, match=r"--input: .*both holds the splits train, not test; name the folder"):
+        placed_inputs(tmp_path / "both", ("text",))
