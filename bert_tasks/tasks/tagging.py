@@ -205,11 +205,13 @@ class Tagging(TaskAdapter):
         if names is None and "train" in splits and col["tags"] in splits["train"].column_names:
             names = class_names(splits["train"].features[col["tags"]])  # hub/parquet ner_tags: ids named there
         named = {}
-        for split, ds in splits.items():  # a split's own ClassLabel names its ids (in any order), else those names
-            own = class_names(ds.features[col["tags"]]) if col["tags"] in ds.column_names else None
-            if own or (names is not None and col["tags"] in ds.column_names):
-                _check_tag_names(own or names)
-                ds = _tags_by_name(ds, col["tags"], own or names, f"{split} split ({sources.get(split, 'data')})")
+        for split, ds in splits.items():  # ids named by task.tag_names, else by the split's own ClassLabel (in
+            # whatever order it lists them), else by train's
+            use = (self.options.tag_names or class_names(ds.features[col["tags"]]) or names
+                   if col["tags"] in ds.column_names else None)
+            if use is not None:
+                _check_tag_names(use)
+                ds = _tags_by_name(ds, col["tags"], use, f"{split} split ({sources.get(split, 'data')})")
             named[split] = ds
         splits = named
         for split, ds in splits.items():

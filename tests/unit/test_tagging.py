@@ -126,6 +126,11 @@ def test_hub_tag_ids_are_read_by_their_names():
                                "ner_tags": [[names[::-1].index("B-PER"), names[::-1].index("I-PER")]]}, features=other)
     out = adapter().prepare({"train": train, "validation": valid}, {}, {"tags": "ner_tags"})
     assert out["validation"]["tags"] == [["B-PER", "E-PER"]]
+    # task.tag_names still names the ids of a ClassLabel whose own names are no tags (B_PER)
+    odd = Features({"tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=["O", "B_PER", "I_PER"]))})
+    data = Dataset.from_dict({"tokens": [["Peter", "Blackburn", "said"]], "ner_tags": [[1, 2, 0]]}, features=odd)
+    out = adapter(tag_names=["O", "B-PER", "I-PER"]).prepare({"train": data}, {}, {"tags": "ner_tags"})
+    assert out["train"]["tags"] == [["B-PER", "E-PER", "O"]]
 
 
 def test_tagging_recipe_on_sentence_csv_is_a_clear_error():
