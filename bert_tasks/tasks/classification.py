@@ -350,9 +350,11 @@ class Classification(TaskAdapter):
         if names:
             by_name = {label_key(n): i for i, n in enumerate(self.names)}  # a name before a value of that text
             classes = [by_name.get(label_key(n), index.get(label_key(n))) for n in names]
-            if None in classes:
-                log.warning("%s split (%s): its label names %s are not all among the run's labels %s, so its "
-                            "label ids are read as label values", split, source, names, self.names)
+            if None in classes:  # said once (a hub dataset's splits share their names)
+                if not getattr(self, "_ids_as_values", False):
+                    log.warning("%s split (%s): its label names %s are not all among the run's labels %s, so its "
+                                "label ids are read as label values", split, source, names, self.names)
+                self._ids_as_values = True
             else:
                 index = {**index, **{label_key(i): c for i, c in enumerate(classes)}}
         for row, value in enumerate(ds["label"]):

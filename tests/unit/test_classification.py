@@ -163,9 +163,11 @@ def test_class_label_ids_are_read_by_their_names(caplog):
     out = hub.prepare({"train": split(["1", "0"], [0, 1, 0]), "validation": split(["0", "1"], [0])}, {})
     assert hub.names == ["1", "0"] and out["train"]["label"] == [0, 1, 0] and out["validation"]["label"] == [1]
     with caplog.at_level("WARNING", logger="bert_tasks"):  # names the run lacks: ids as values, as before
-        out = ad.prepare({"train": split(["neg", "pos"], [1, 0])}, {"train": "saved"})
-    assert out["train"]["label"] == [1, 0]
+        out = ad.prepare({"train": split(["neg", "pos"], [1, 0]), "validation": split(["neg", "pos"], [0])},
+                         {"train": "saved"})
+    assert out["train"]["label"] == [1, 0] and out["validation"]["label"] == [0]
     assert "train split (saved): its label names ['neg', 'pos'] are not all among the run's labels" in caplog.text
+    assert caplog.text.count("are read as label values") == 1  # once, not once per split
 
 
 def test_unknown_label_in_validation_names_label_and_row():
