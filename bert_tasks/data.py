@@ -70,12 +70,15 @@ def data_stem(path: str | os.PathLike) -> str:
     return _uncompressed(path).stem
 
 
+def _open(path: str | os.PathLike, mode: str, **kwargs: Any) -> Any:
+    """``open``, or gzip/bz2/lzma's ``open`` for a name ending .gz, .bz2 or .xz."""
+    module = COMPRESSIONS.get(Path(path).suffix.lower())
+    return (open if module is None else module.open)(path, mode, **kwargs)
+
+
 def open_text(path: str | os.PathLike, errors: str = "strict") -> Any:
     """``path`` opened as UTF-8 text (a BOM dropped), decompressed when its name ends .gz, .bz2 or .xz."""
-    module = COMPRESSIONS.get(Path(path).suffix.lower())
-    if module is None:
-        return open(path, encoding="utf-8-sig", errors=errors)
-    return module.open(path, "rt", encoding="utf-8-sig", errors=errors)
+    return _open(path, "rt", encoding="utf-8-sig", errors=errors)
 
 
 def _as_list(spec: Any) -> list[str]:
@@ -97,13 +100,11 @@ def _looks_like_path(spec: str) -> bool:
 def check_utf8(path: str) -> str:
     """The text of ``path`` (decompressed, see :func:`open_text`); a :class:`UserError` naming the
     byte offset if it is not UTF-8, or what is wrong with a compressed file."""
-    suffix = Path(path).suffix.lower()
-    module = COMPRESSIONS.get(suffix)
     try:
-        with (open(path, "rb") if module is None else module.open(path, "rb")) as f:
+        with _open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, lzma.LZMAError) as e:  # gzip.BadGzipFile is an OSError
-        raise UserError(f"{path}: could not decompress it as {suffix} ({e})") from None
+        raise UserError(f"{path}: could not decompress it as {Path(path).suffix.lower()} ({e})") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -312,7 +313,7 @@ def expand_paths(paths: list[str], where: str) -> list[str]:
     """
     out = []
     for p in map(os.path.expanduser, paths):
-        if _is_url(p) or is_saved_dataset(p):  # fetched by read_files (a '?' in a URL is a query, not a pattern)
+        if is_url(p) or is_saved_dataset(p):  # fetched by read_files (a '?' in a URL is a query, not a pattern)
             out.append(p)
         elif _is_pattern(p):
             found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
@@ -418,7 +419,7 @@ def read_saved(path: str, split: str, where: str):
     return drop_unlabelled(ds)
 
 
-def _is_url(path: str) -> bool:
+def is_url(path: str) -> bool:
     return path.startswith(("http://", "https://"))
 
 
@@ -442,14 +443,13 @@ def fetch(url: str, where: str) -> str:
                             f"downloaded before; download it while online, or point {where} at a local file")
         local = max(copies, key=os.path.getmtime)
     else:
-        local = None
-    try:
-        local = local or cached_path(url, download_config=DownloadConfig(cache_dir=cache))
-    except Exception as e:  # noqa: BLE001  (fsspec/aiohttp errors: not found, unreachable host, ...)
-        cause = e  # fsspec's FileNotFoundError says only the URL; what aiohttp said is its cause
-        while str(cause) in ("", url) and (cause.__cause__ or cause.__context__) is not None:
-            cause = cause.__cause__ or cause.__context__
-        raise UserError(f"{where}: could not download {url} ({type(cause).__name__}: {cause})") from None
+        try:
+            local = cached_path(url, download_config=DownloadConfig(cache_dir=cache))
+        except Exception as e:  # noqa: BLE001  (fsspec/aiohttp errors: not found, unreachable host, ...)
+            cause = e  # fsspec's FileNotFoundError says only the URL; what aiohttp said is its cause
+            while str(cause) in ("", url) and (cause.__cause__ or cause.__context__) is not None:
+                cause = cause.__cause__ or cause.__context__
+            raise UserError(f"{where}: could not download {url} ({type(cause).__name__}: {cause})") from None
     named = Path(local + ".named", Path(urlparse(url).path).name or "data")
     if not named.is_file():
         named.parent.mkdir(exist_ok=True)
@@ -477,7 +477,7 @@ def read_files(
     urls = {}  # local copy -> its URL
     paths = expand_paths(paths, where)
     for i, p in enumerate(paths):
-        if _is_url(p):
+        if is_url(p):
             paths[i] = fetch(p, where)
             urls[paths[i]] = p
     try:
@@ -784,8 +784,9 @@ def read_split(spec: Any, split: str, data: Any = None, where: str | None = None
     if is_table(spec):  # given from Python: read as a parquet file of that table would be
         return drop_unlabelled(to_dataset(spec, where))
     paths = _as_list(spec)
-    if len(paths) == 1 and is_saved_dataset(os.path.expanduser(paths[0])):
-        return read_saved(os.path.expanduser(paths[0]), split, where)
+    folder = os.path.expanduser(paths[0])
+    if len(paths) == 1 and is_saved_dataset(folder):
+        return read_saved(folder, split, where)
     if data.format != "hub" and (len(paths) > 1 or os.path.exists(paths[0]) or _looks_like_path(paths[0])):
         return read_files(
             paths, data.format, where, data.header, data.column_names, data.token_column, data.tag_column

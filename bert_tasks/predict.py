@@ -223,26 +223,27 @@ def placed_inputs(path: str | os.PathLike, fields: tuple[str, ...], header_names
     import io
     import json
 
-    path = Path(path)
-    from .data import is_saved_dataset, read_saved
+    from .data import (
+        check_fields,
+        check_utf8,
+        data_suffix,
+        is_saved_dataset,
+        is_squad,
+        pandas_records,
+        placed_json_records,
+        read_files,
+        read_saved,
+        read_squad,
+        records_under_data,
+    )
 
+    path = Path(path)
     if is_saved_dataset(str(path)):  # written by save_to_disk (of a DatasetDict, its test split)
         return [(f"{path}, row {i + 1}", row) for i, row in enumerate(read_saved(str(path), "test", "--input"))]
     if path.is_dir():
         raise UserError(f"--input: {path} is a folder; name a file in it")
     if not path.is_file():
         raise UserError(f"--input: file not found: {path}")
-    from .data import (
-        check_fields,
-        check_utf8,
-        data_suffix,
-        is_squad,
-        pandas_records,
-        placed_json_records,
-        read_files,
-        read_squad,
-        records_under_data,
-    )
 
     suffix = data_suffix(path)  # of what a compressed file holds: .tsv for input.tsv.gz
     if suffix == ".parquet":  # binary: read as the data reader reads it
@@ -340,7 +341,9 @@ def predict_file(
 
     if input_path == "-":
         return _predict_stdin(run_dir, output_path, batch_size, int8, overrides)
-    if str(input_path).startswith(("http://", "https://")):  # before: "--input: file not found: https:/..."
+    from .data import is_url
+
+    if is_url(str(input_path)):  # before: "--input: file not found: https:/..."
         raise UserError(f"--input {input_path}: predict reads a local file; download it first (e.g. curl -O "
                         f"{input_path}); evaluate --data and a recipe's data.* read URLs")
     input_path = user_path(input_path)
