@@ -797,10 +797,10 @@ def read_split(spec: Any, split: str, data: Any = None, where: str | None = None
 def _warn_shared_files(data: Any) -> None:
     """A validation or test split read from a train file measures fit, not generalisation: say so."""
 
-    def files(split: str) -> set[str]:  # the split's local files (each split was read, so its paths resolve)
+    def files(split: str) -> set[str]:  # the split's local files (each split was read, so its paths resolve) and URLs
         spec = getattr(data, split)
         paths = expand_paths(_as_list(spec), f"data.{split}") if spec is not None and not is_table(spec) else []
-        return {os.path.realpath(p) for p in paths if os.path.isfile(p)}
+        return {p if is_url(p) else os.path.realpath(p) for p in paths if is_url(p) or os.path.isfile(p)}
 
     train = files("train")
     for split in ("validation", "test"):

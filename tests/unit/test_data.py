@@ -567,7 +567,7 @@ def served(tmp_path, monkeypatch):
     server.server_close()
 
 
-def test_files_at_a_url_are_downloaded_and_named_by_their_url(served, monkeypatch):
+def test_files_at_a_url_are_downloaded_and_named_by_their_url(served, monkeypatch, caplog):
     # before: "data.train: file not found: https://... (a relative path in a recipe file is read beside that file ...)"
     from datasets import config
 
@@ -576,6 +576,9 @@ def test_files_at_a_url_are_downloaded_and_named_by_their_url(served, monkeypatc
     (www / "b.tsv").write_text("sentence\tlabel\ngood\t1\tx\n", encoding="utf-8")
     ds = read_split(f"{base}/t.tsv?raw=true", "train")  # a query is no glob pattern
     assert ds["sentence"] == ["good", "bad"] and ds["label"] == ["1", "0"]
+    with caplog.at_level("WARNING", logger="bert_tasks"):  # one URL for two splits is said as one file is
+        load_splits(DataConfig(train=f"{base}/t.tsv", validation=f"{base}/t.tsv"))
+    assert f"data.validation reads {base}/t.tsv, which data.train reads too" in caplog.text
     with pytest.raises(UserError, match=rf"data.train: {re.escape(base)}/b.tsv:2: 3 field\(s\), but the header has 2"):
         read_split(f"{base}/b.tsv", "train")  # the URL named, not the local copy
     with pytest.raises(UserError, match=rf"data.train: could not download {re.escape(base)}/missing.tsv "
