@@ -341,6 +341,14 @@ class Classification(TaskAdapter):
             index.setdefault(label_key(name), i)
         return index
 
+    def _ids_as_values(self, split: str, source: str, names: list, known: list) -> None:
+        """Say, once per run (a hub dataset's splits share their names), that a split's ClassLabel names
+        are not all the run's, so its ids are read as label values."""
+        if not getattr(self, "_said_ids_as_values", False):
+            log.warning("%s split (%s): its label names %s are not all among the run's labels %s, so its label ids "
+                        "are read as label values", split, source, names, known)
+            self._said_ids_as_values = True
+
     def _map_labels(self, ds, split: str, source: str):
         index = self._label_index()
         # A ClassLabel column (hub, parquet, save_to_disk) holds ids that stand for its own names: each id
@@ -350,11 +358,8 @@ class Classification(TaskAdapter):
         if names:
             by_name = {label_key(n): i for i, n in enumerate(self.names)}  # a name before a value of that text
             classes = [by_name.get(label_key(n), index.get(label_key(n))) for n in names]
-            if None in classes:  # said once (a hub dataset's splits share their names)
-                if not getattr(self, "_ids_as_values", False):
-                    log.warning("%s split (%s): its label names %s are not all among the run's labels %s, so its "
-                                "label ids are read as label values", split, source, names, self.names)
-                self._ids_as_values = True
+            if None in classes:
+                self._ids_as_values(split, source, names, self.names)
             else:
                 index = {**index, **{label_key(i): c for i, c in enumerate(classes)}}
         for row, value in enumerate(ds["label"]):

@@ -205,6 +205,8 @@ class MultiHead(Classification):
                 known = {label_key(lab) for lab in self.head_labels[name]}
                 if names and (hub.get(name) or all(label_key(n) in known for n in names)):
                     own_values[spec.column] = [names[v] if 0 <= v < len(names) else v for v in ds[spec.column]]
+                elif names:
+                    self._ids_as_values(split, f"{source}, head '{name}'", names, self.head_labels[name])
             # a cell matches a label as classification's do: '1.0' and 1, 'true' and True are one label
             keys = {name: {label_key(lab): i for i, lab in reversed(list(enumerate(labels)))}
                     for name, labels in self.head_labels.items()}

@@ -206,7 +206,9 @@ class MultiLabel(Classification):
                 # a list of ClassLabel ids (hub, parquet, save_to_disk): each id read by its name where the run
                 # knows them all, so the same names in another order mean the same labels
                 named = class_names(ds.features.get("label"))
-                named = named if named and all(str(n).strip() in self.index for n in named) else None
+                if named and not all(str(n).strip() in self.index for n in named):
+                    self._ids_as_values(split, source, named, self.names)
+                    named = None
                 vectors = []
                 for row, value in enumerate(ds["label"]):
                     vec = [0.0] * len(self.names)

@@ -115,7 +115,7 @@ def test_a_run_saved_with_the_former_bert_multihead_class_still_loads(tiny_encod
     assert torch.equal(loaded.eval()(input_ids=ids).logits, old.eval()(input_ids=ids).logits)
 
 
-def test_hub_class_label_columns_are_read_by_their_names():
+def test_hub_class_label_columns_are_read_by_their_names(caplog):
     # before: a hub ClassLabel column trained as labels '0', '1', ... and a mapped list of ids needed source_labels
     from datasets import ClassLabel, Features, List, Value
 
@@ -129,7 +129,9 @@ def test_hub_class_label_columns_are_read_by_their_names():
     assert ad.head_labels == {"ekman": ["happy", "angry", "neutral"], "size": ["S", "M", "L"]}  # the hub's order
     assert out["train"]["label"] == [[0, 2], [1, 0], [2, 1]] and out["validation"]["label"] == [[1, 0]]
     listed = MultiHead(MultiHeadOptions(name="multihead", heads={"size": {"column": "size", "labels": ["0", "1", "2"]}}))
-    assert listed.prepare({"train": train}, {})["train"]["label"] == [[2], [0], [1]]  # given labels: ids as values
+    with caplog.at_level("WARNING", logger="bert_tasks"):
+        assert listed.prepare({"train": train}, {})["train"]["label"] == [[2], [0], [1]]  # other labels: ids as values
+    assert "train split (data, head 'size'): its label names ['S', 'M', 'L'] are not all among" in caplog.text
     # given labels that name the ClassLabel's names, in another order: ids read by name (before: as values)
     named = MultiHead(MultiHeadOptions(name="multihead", heads={"size": {"column": "size", "labels": ["L", "M", "S"]}}))
     assert named.prepare({"train": train}, {})["train"]["label"] == [[0], [2], [1]]  # L, S, M

@@ -38,7 +38,7 @@ def test_names_inferred_from_train():
     assert ad.names == ["x", "y", "z"]
 
 
-def test_hub_class_label_ids_are_named_from_the_features():
+def test_hub_class_label_ids_are_named_from_the_features(caplog):
     # before: a hub list of ClassLabel ids (GoEmotions' labels) trained as labels '0', '1', ...
     from datasets import ClassLabel, Features, List, Value
 
@@ -52,6 +52,12 @@ def test_hub_class_label_ids_are_named_from_the_features():
     valid = Dataset.from_dict({"text": ["c"], "labels": [[0, 2]]}, features=other)
     out = adapter().prepare({"train": train, "validation": valid}, {}, {"label": "labels"})
     assert out["validation"]["label"] == [[0, 1, 1]]  # fear and anger
+    unknown = Features({"text": Value("string"), "labels": List(ClassLabel(names=["a", "b", "c"]))})
+    valid = Dataset.from_dict({"text": ["c"], "labels": [[0, 2]]}, features=unknown)
+    with caplog.at_level("WARNING", logger="bert_tasks"):  # names the run lacks: ids by position, as before
+        out = adapter().prepare({"train": train, "validation": valid}, {"validation": "v"}, {"label": "labels"})
+    assert out["validation"]["label"] == [[1, 0, 1]]
+    assert "validation split (v): its label names ['a', 'b', 'c'] are not all among" in caplog.text
 
 
 def test_a_list_saved_as_text_is_read_as_a_list():
