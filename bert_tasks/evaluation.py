@@ -27,7 +27,7 @@ from typing import Any
 from .data import data_stem
 from .errors import UserError
 from .rundir import write_json
-from .tables import describe, is_table, to_dataset
+from .tables import in_memory, is_table, to_dataset
 
 SPLIT = "test"  # the evaluated file plays the test split: files are named predictions_test.*, ...
 MARKER = "evaluation.json"  # the run and the data scored; a folder holding it may be replaced by a new evaluation
@@ -62,7 +62,7 @@ def _data_key(data: Any) -> str:
     """``data`` as evaluation.json records it, a single existing path resolved (``dev.tsv`` and
     ``./dev.tsv`` are one file); a table held in memory by its content's fingerprint."""
     if is_table(data):
-        return f"<in memory: {describe(data)}, fingerprint {to_dataset(data, 'data')._fingerprint}>"
+        return in_memory(data, f"fingerprint {to_dataset(data, 'data')._fingerprint}")
     text = str(data)
     return os.path.realpath(text) if os.path.exists(text) else text
 

@@ -33,7 +33,7 @@ import yaml
 from .config_check import build_dataclass, check_value, type_name, unknown_key_error
 from .data import SPLITS
 from .errors import UserError, shown
-from .tables import check_split, describe, is_table
+from .tables import check_split, in_memory, is_table
 from .tasks import get_task
 
 
@@ -149,7 +149,7 @@ class Recipe:
         splits = {s: getattr(self.data, s) for s in SPLITS}
         data = dataclasses.asdict(dataclasses.replace(self.data, **dict.fromkeys(SPLITS)))
         for split, value in splits.items():
-            data[split] = value if tables or not is_table(value) else f"<in memory: {describe(value)}>"
+            data[split] = value if tables or not is_table(value) else in_memory(value)
         return {
             "task": dataclasses.asdict(self.task),
             "encoder": self.encoder,

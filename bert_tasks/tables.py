@@ -64,6 +64,11 @@ def describe(value: Any) -> str:
     return f"a {kind} of {len(value)} rows"
 
 
+def in_memory(value: Any, detail: str = "") -> str:
+    """How a recipe or an evaluation records the table: ``<in memory: a pandas DataFrame of 50 rows>``."""
+    return f"<in memory: {describe(value)}{', ' + detail if detail else ''}>"
+
+
 def to_dataset(value: Any, where: str):
     """The table as a ``datasets.Dataset`` (a Dataset as it is)."""
     from datasets import Dataset

@@ -201,17 +201,17 @@ class Tagging(TaskAdapter):
 
     def prepare(self, splits: dict, sources: dict[str, str], columns: dict | None = None) -> dict:
         col = {r: (columns or {}).get(r, r) for r in self.column_roles}
-        names = self.options.tag_names
-        if names is None and "train" in splits and col["tags"] in splits["train"].column_names:
-            names = class_names(splits["train"].features[col["tags"]])  # hub/parquet ner_tags: ids named there
+        hub = None  # hub/parquet ner_tags: train's ids named in its ClassLabel
+        if "train" in splits and col["tags"] in splits["train"].column_names:
+            hub = class_names(splits["train"].features[col["tags"]])
         named = {}
         for split, ds in splits.items():  # ids named by task.tag_names, else by the split's own ClassLabel (in
             # whatever order it lists them), else by train's
-            use = (self.options.tag_names or class_names(ds.features[col["tags"]]) or names
-                   if col["tags"] in ds.column_names else None)
-            if use is not None:
-                _check_tag_names(use)
-                ds = _tags_by_name(ds, col["tags"], use, f"{split} split ({sources.get(split, 'data')})")
+            if col["tags"] in ds.column_names:
+                names = self.options.tag_names or class_names(ds.features[col["tags"]]) or hub
+                if names is not None:
+                    _check_tag_names(names)
+                    ds = _tags_by_name(ds, col["tags"], names, f"{split} split ({sources.get(split, 'data')})")
             named[split] = ds
         splits = named
         for split, ds in splits.items():
