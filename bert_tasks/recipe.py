@@ -436,8 +436,9 @@ def train_defaults(name: str, adapter: type, has_validation: bool, train: dict) 
         # Batches of similar lengths waste little compute on padding (transformers 5 name).
         "train_sampling_strategy": "group_by_length",
         # transformers 5 multiplies the loss by the world size under DDP for heads that
-        # ignore num_items_in_batch (sequence classification): keep plain per-device means.
-        "average_tokens_across_devices": False,
+        # ignore num_items_in_batch (sequence classification): keep plain per-device means there;
+        # a loss over tokens is weighed by the tokens of every process (TaskTrainer.compute_loss).
+        "average_tokens_across_devices": adapter.loss_over_tokens,
         "logging_steps": 50,
         "save_strategy": "epoch",
         "save_total_limit": 2,

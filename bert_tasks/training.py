@@ -97,7 +97,11 @@ def _trainer_class():
             # then not divide by the accumulation steps: gradient_accumulation_steps=2 doubled the
             # loss and the gradients). Trainer divides by the accumulation steps instead.
             self.model_accepts_loss_kwargs = False
-            self.loss_is_scaled_for_ga = False
+            # A loss over labelled tokens (tagging, masked LM) is the head's token mean, rescaled to the
+            # mean over every token of the update (see compute_loss); under nn.DataParallel (several GPUs,
+            # one process) each replica's mean is kept.
+            self.token_mean = bool(job is not None and job.adapter.loss_over_tokens and self.args.n_gpu <= 1)
+            self.loss_is_scaled_for_ga = self.token_mean
 
         def train(self, *args: Any, **kwargs: Any):
             # A Trainer from build_trainer() trained by hand locks its output_dir too (train() already holds it),
@@ -110,6 +114,32 @@ def _trainer_class():
                     start_run(self.job.recipe, Path(self.args.output_dir), resuming=bool(resume))
                     self._run_started = True  # later train() calls continue this run
                 return super().train(*args, **kwargs)
+
+        def get_batch_samples(self, epoch_iterator, num_batches: int, device: Any):
+            # The labelled tokens of one update (all its accumulation steps), over every process with
+            # train.average_tokens_across_devices (transformers counts them only for losses it passes them to).
+            batches, count = super().get_batch_samples(epoch_iterator, num_batches, device)
+            if self.token_mean and count is None and batches and "labels" in batches[0]:
+                count = sum((batch["labels"] != -100).sum() for batch in batches).to(device)
+                if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                    count = self.accelerator.gather(count).sum()
+            return batches, count
+
+        def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch: Any = None):
+            """A head's mean over the labelled tokens of its batch, times that batch's share of the
+            update's tokens: the sum over the update's batches (and, summed by DDP's gradient average
+            times the world size, its processes) is the mean over all of its tokens. So 2 accumulation
+            steps of 8 rows, or 2 processes of 8, train as one batch of 16 (a mean of per-batch means
+            weighs a batch of few tokens as much as one of many)."""
+            if not self.token_mean or num_items_in_batch is None:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            tokens = (inputs["labels"] != -100).sum()  # before the label smoother takes the labels out
+            loss, outputs = super().compute_loss(model, inputs, return_outputs=True)  # this batch's token mean
+            share = tokens / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                share = share * self.accelerator.num_processes
+            loss = loss * share
+            return (loss, outputs) if return_outputs else loss
 
         def create_optimizer(self, model=None):
             decay = self.job.recipe.layer_lr_decay if self.job is not None else None

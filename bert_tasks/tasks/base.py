@@ -78,6 +78,10 @@ class TaskAdapter:
     cuts_at_max_length: ClassVar[bool] = False
     # Why train.label_smoothing_factor cannot apply to this task's loss ("": Trainer's smoother does)
     no_label_smoothing: ClassVar[str] = ""
+    # True when the head's loss is a mean over labelled tokens (labels != -100), whose number varies
+    # from batch to batch: the Trainer then weighs each batch by its tokens, so that accumulation steps
+    # and processes train as one batch would (train.average_tokens_across_devices: true by default)
+    loss_over_tokens: ClassVar[bool] = False
     # Encoded columns that the collator reads although the model does not take them (Trainer keeps them)
     collator_columns: ClassVar[tuple[str, ...]] = ()
     # True when encode_fn tokenises words split beforehand (is_split_into_words): byte-level BPE

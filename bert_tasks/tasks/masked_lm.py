@@ -243,6 +243,7 @@ class MaskedLM(TaskAdapter):
     """Masked-LM continued pretraining on unlabelled text (see the module docstring)."""
 
     name = "masked_lm"
+    loss_over_tokens = True  # the head's cross-entropy is a mean over the masked tokens
     Options = MaskedLMOptions
     column_roles = ("text", "text_pair")
     default_metric = "loss"

@@ -180,6 +180,7 @@ class Tagging(TaskAdapter):
     """IOBES token tagging with windows, sub-token alignment and constrained decoding."""
 
     name = "tagging"
+    loss_over_tokens = True  # the head's cross-entropy is a mean over the labelled word pieces
     Options = TaggingOptions
     column_roles = ("tokens", "tags")
     default_metric = "f1"

@@ -306,7 +306,8 @@ def test_toolkit_defaults_visible_and_overridable(tmp_path):
     recipe = load_recipe(write(tmp_path, BASIC))
     assert recipe.train["train_sampling_strategy"] == "group_by_length"
     assert recipe.train["eval_strategy"] == "no"  # no validation split
-    assert recipe.train["average_tokens_across_devices"] is False
+    assert recipe.train["average_tokens_across_devices"] is False  # a loss per row (see TaskTrainer.compute_loss)
+    assert load_recipe("conll2003").train["average_tokens_across_devices"] is True  # a loss over tokens
     recipe = load_recipe(write(tmp_path, BASIC), ["data.validation=dev.tsv", "train.train_sampling_strategy=random"])
     assert recipe.train["eval_strategy"] == "epoch"
     assert recipe.train["train_sampling_strategy"] == "random"

@@ -312,7 +312,7 @@ def test_fp16_on_a_cpu_says_it_trains_in_fp32(tiny_encoder, tmp_path, monkeypatc
         assert ("train.bf16=true is mixed precision here" in caplog.text) is hinted
 
 
-@pytest.mark.parametrize("name", ["sst2", "goemotions"])  # the head's own loss, and an adapter's loss function
+@pytest.mark.parametrize("name", ["sst2", "goemotions", "conll2003"])  # the head's own loss, an adapter's loss function, a loss over tokens
 def test_gradient_accumulation_trains_as_one_larger_batch(name, tiny_encoder, tmp_path):
     """Before: transformers 5 passed num_items_in_batch to BERT's heads (they take **kwargs), which
     ignore it, and then left the loss undivided: gradient_accumulation_steps=2 doubled the loss and
