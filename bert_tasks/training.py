@@ -141,6 +141,29 @@ def _trainer_class():
             loss = loss * share
             return (loss, outputs) if return_outputs else loss
 
+        def prediction_step(self, model, inputs, prediction_loss_only: bool, ignore_keys: Any = None):
+            # Under DDP accelerate completes each process's last evaluation batch with rows from the start
+            # of the split, and drops their outputs where it gathers them, but the batch's loss is one mean
+            # over all of its rows: that batch's loss is taken again over its own rows alone.
+            loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+            own = self._own_rows(inputs)
+            if loss is not None and own:
+                own_inputs = {key: value[:own] for key, value in inputs.items()}
+                loss = super().prediction_step(model, own_inputs, True, ignore_keys=ignore_keys)[0]
+            return loss, logits, labels
+
+        def _own_rows(self, inputs: dict) -> int | None:
+            """How many rows of this last evaluation batch are the split's own (None: all, or none)."""
+            state = self.accelerator.gradient_state
+            if self.args.world_size <= 1 or not state.end_of_dataloader or state.remainder <= 0:
+                return None
+            from transformers.trainer_pt_utils import find_batch_size
+
+            rows = find_batch_size(inputs)
+            # the gathered batches, process after process, are cut to their first `remainder` rows
+            own = min(max(state.remainder - self.args.process_index * rows, 0), rows)
+            return own if 0 < own < rows else None
+
         def create_optimizer(self, model=None):
             decay = self.job.recipe.layer_lr_decay if self.job is not None else None
             if self.optimizer is None and decay is not None and decay != 1.0:

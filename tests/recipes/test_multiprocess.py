@@ -44,4 +44,5 @@ def test_two_processes_match_one(recipe, metric, tiny_encoder, tmp_path):
     # no x2 from average_tokens_across_devices (sst2); tokens weighed alike on both sides (conll2003)
     assert two_loss == pytest.approx(one_loss, rel=2e-3, abs=2e-3)
     assert two[metric] == pytest.approx(one[metric], abs=2e-3)
-    assert two["loss"] == pytest.approx(one["loss"], rel=2e-3)
+    # the last evaluation batch's loss over the split's own rows, not accelerate's repeated ones
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
