@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -546,10 +547,19 @@ def task_trainer(model: Any, args: Any, job: Job) -> Any:
         processing_class=job.tokenizer,
         data_collator=job.adapter.collator(job.tokenizer),
         compute_metrics=job.adapter.compute_metrics,
-        compute_loss_func=job.adapter.loss_function(),
+        compute_loss_func=_loss_function(job.adapter, args),
         preprocess_logits_for_metrics=job.adapter.preprocess_logits(),
         job=job,
     )
+
+
+def _loss_function(adapter: Any, args: Any) -> Any:
+    """The adapter's own loss, if it has one, smoothed as ``train.label_smoothing_factor`` says (Trainer's
+    smoother applies only to a head's own loss; adapters whose loss cannot be smoothed refuse it before)."""
+    loss = adapter.loss_function()
+    if loss is not None and args.label_smoothing_factor:
+        return partial(loss, label_smoothing=args.label_smoothing_factor)
+    return loss
 
 
 def _resume_path(recipe: Recipe) -> str | bool | None:

@@ -124,7 +124,9 @@ class TaskAdapter:
         raise NotImplementedError
 
     def loss_function(self) -> Callable | None:
-        """``Trainer(compute_loss_func=...)``: ``f(outputs, labels, num_items_in_batch) -> loss``."""
+        """``Trainer(compute_loss_func=...)``: ``f(outputs, labels, num_items_in_batch) -> loss``.
+        Trainer's label smoother never reaches it: unless ``no_label_smoothing`` says why it cannot,
+        it takes ``label_smoothing=train.label_smoothing_factor`` too."""
         return None
 
     def preprocess_logits(self) -> Callable | None:

@@ -263,8 +263,6 @@ class Classification(TaskAdapter):
             if split == "train":
                 self._check_two_classes(out[split], sources.get(split, "data"))
         self.weights = self._class_weights(out.get("train"))
-        if self.weights is not None:
-            self.no_label_smoothing = "task.class_weights gives it a loss of its own, which Trainer's smoother never sees"
         if self.options.swap_pairs and "train" in out:
             if not self.pair:
                 raise UserError("task.swap_pairs needs sentence pairs (a text_pair column)")
@@ -419,9 +417,10 @@ class Classification(TaskAdapter):
 
         weight = torch.tensor(self.weights, dtype=torch.float32)
 
-        def weighted_cross_entropy(outputs, labels, num_items_in_batch=None):
+        def weighted_cross_entropy(outputs, labels, num_items_in_batch=None, label_smoothing: float = 0.0):
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (batch, classes)
-            return torch.nn.functional.cross_entropy(logits.float(), labels.view(-1), weight=weight.to(logits.device))
+            return torch.nn.functional.cross_entropy(logits.float(), labels.view(-1), weight=weight.to(logits.device),
+                                                     label_smoothing=label_smoothing)
 
         return weighted_cross_entropy
 

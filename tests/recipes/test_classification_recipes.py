@@ -284,9 +284,29 @@ def test_class_weights_weigh_the_loss_of_training_and_of_a_later_evaluate(tiny_e
     assert scored["test"]["loss"] == pytest.approx(float((w * -np.log(gold_p)).sum() / w.sum()), rel=1e-3)
 
 
-def test_class_weights_with_label_smoothing_is_an_error_not_a_silent_drop(tiny_encoder, tmp_path):
-    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2",
-                   "task.class_weights=[1, 2]", "train.label_smoothing_factor=0.1")
-    assert proc.returncode == 2  # before: Trainer used the weighted loss and never smoothed it
-    assert "train.label_smoothing_factor: task classification cannot use it (task.class_weights" in proc.stderr
-    assert not (tmp_path / "run").exists()
+def test_class_weights_join_label_smoothing(tiny_encoder, tmp_path):
+    # before: an error (Trainer's smoother never sees the weighted loss); now torch's weighted, smoothed
+    # cross-entropy: (1 - e) w_y (-log p_y) + e / C sum_c w_c (-log p_c), summed, over the sum of w_y
+    import yaml
+
+    out = tmp_path / "run"
+    proc = run_cli("sst2", f"encoder={tiny_encoder}", f"train.output_dir={out}", "train.max_steps=2",
+                   "task.class_weights={negative: 1, positive: 5}", "train.label_smoothing_factor=0.5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_jsonl(out / "predictions_validation.jsonl")
+    gold_p = np.array([r["probability"] if r["prediction"] == r["label"] else 1 - r["probability"] for r in rows])
+    w = np.array([5.0 if r["label"] == "positive" else 1.0 for r in rows])
+    p_negative, p_positive = np.where(w == 1, gold_p, 1 - gold_p), np.where(w == 5, gold_p, 1 - gold_p)
+    per_row = {
+        "smoothed": (1 - 0.5) * w * -np.log(gold_p) + 0.5 / 2 * (-np.log(p_negative) - 5 * np.log(p_positive)),
+        "not smoothed": w * -np.log(gold_p),
+    }
+    size = yaml.safe_load((out / "recipe.yaml").read_text())["train"]["per_device_eval_batch_size"]
+    batches = [slice(start, start + size) for start in range(0, len(rows), size)]
+
+    def trainer_loss(loss):  # Trainer's evaluation loss: the mean over rows of their batch's loss
+        return sum(loss[b].sum() / w[b].sum() * len(w[b]) for b in batches) / len(w)
+
+    validation = json.loads((out / "metrics.json").read_text())["validation"]
+    assert validation["loss"] == pytest.approx(trainer_loss(per_row["smoothed"]), rel=1e-5)
+    assert validation["loss"] != pytest.approx(trainer_loss(per_row["not smoothed"]), rel=1e-3)
