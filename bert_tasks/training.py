@@ -98,10 +98,11 @@ def _trainer_class():
             # then not divide by the accumulation steps: gradient_accumulation_steps=2 doubled the
             # loss and the gradients). Trainer divides by the accumulation steps instead.
             self.model_accepts_loss_kwargs = False
-            # A loss over labelled tokens (tagging, masked LM) is the head's token mean, rescaled to the
-            # mean over every token of the update (see compute_loss); under nn.DataParallel (several GPUs,
-            # one process) each replica's mean is kept.
-            self.token_mean = bool(job is not None and job.adapter.loss_over_tokens and self.args.n_gpu <= 1)
+            # A head's own loss over labelled tokens (tagging, masked LM) is its token mean, rescaled to
+            # the mean over every token of the update (see compute_loss); under nn.DataParallel (several
+            # GPUs, one process) each replica's mean is kept.
+            self.token_mean = bool(job is not None and job.adapter.loss_over_tokens and self.compute_loss_func is None
+                                   and self.args.n_gpu <= 1)
             self.loss_is_scaled_for_ga = self.token_mean
 
         def train(self, *args: Any, **kwargs: Any):

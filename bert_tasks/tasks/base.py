@@ -78,7 +78,7 @@ class TaskAdapter:
     cuts_at_max_length: ClassVar[bool] = False
     # Why train.label_smoothing_factor cannot apply to this task's loss ("": Trainer's smoother does)
     no_label_smoothing: ClassVar[str] = ""
-    # True when the head's loss is a mean over labelled tokens (labels != -100), whose number varies
+    # True when the head's own loss is a mean over labelled tokens (labels != -100), whose number varies
     # from batch to batch: the Trainer then weighs each batch by its tokens, so that accumulation steps
     # and processes train as one batch would (train.average_tokens_across_devices: true by default)
     loss_over_tokens: ClassVar[bool] = False
