@@ -220,6 +220,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+
+def class_weights(given: Any, names: list[str], train_ids: Any, index: dict[str, int], key: str,
+                  shown_labels: str) -> list[float]:
+    """Class weights as one positive number per class id, from what ``key`` gives: 'balanced' (train
+    rows / (classes x the class's train rows), scikit-learn's rule, over ``train_ids``), a list in
+    class-id order, or a mapping {label value or name (``index``: label key -> id): weight}, others 1."""
+    k = len(names)
+    if given == "balanced":
+        counts = np.bincount(np.asarray(train_ids, dtype=int), minlength=k)
+        if (absent := [names[i] for i in range(k) if counts[i] == 0]):
+            raise UserError(f"{key}=balanced: no train rows of label {absent[0]!r}; "
+                            "give the weights as a list or a mapping instead")
+        return [float(counts.sum() / (k * c)) for c in counts]
+    if isinstance(given, list):
+        if len(given) != k:
+            raise UserError(f"{key} has {len(given)} values for {k} labels {names}")
+        weights = list(given)
+    else:
+        weights = [1.0] * k
+        for label, weight in given.items():
+            if label_key(label) not in index:
+                raise UserError(f"{key}: '{label}' is not a label {shown_labels}")
+            weights[index[label_key(label)]] = weight
+    for i, w in enumerate(weights):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            raise UserError(f"{key}: the weight of '{names[i]}' must be a positive number, got {w!r}")
+    return [float(w) for w in weights]
+
 @register_task
 class Classification(TaskAdapter):
     """One label per text or text pair, softmax over the label set."""
@@ -297,34 +325,14 @@ class Classification(TaskAdapter):
         given = self.options.class_weights
         if given is None:
             return self.weights  # a saved run's (from_run), or none
-        k = len(self.names)
-        if given == "balanced":
-            if train is None:  # scoring a finished run or checkpoint: the weights it saved
-                if self.weights is None:  # a folder saved by hand, without them
-                    log.warning("task.class_weights=balanced: no train split and no %s here, so the loss "
-                                "reported is unweighted (metrics are not affected)", CLASS_WEIGHTS)
-                return self.weights
-            counts = np.bincount(np.asarray(train["label"], dtype=int), minlength=k)
-            if (absent := [self.names[i] for i in range(k) if counts[i] == 0]):
-                raise UserError(f"task.class_weights=balanced: no train rows of label {absent[0]!r}; "
-                                "give the weights as a list or a mapping instead")
-            return [float(len(train) / (k * c)) for c in counts]
-        if isinstance(given, list):
-            if len(given) != k:
-                raise UserError(f"task.class_weights has {len(given)} values for {k} labels {self.names}")
-            weights = list(given)
-        else:
-            index = self._label_index()
-            weights = [1.0] * k
-            for key, weight in given.items():
-                if label_key(key) not in index:
-                    raise UserError(f"task.class_weights: '{key}' is not a label {self.values}"
-                                    + (f" (names: {', '.join(self.names)})" if self.names != self.values else ""))
-                weights[index[label_key(key)]] = weight
-        for i, w in enumerate(weights):
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
-                raise UserError(f"task.class_weights: the weight of '{self.names[i]}' must be a positive number, got {w!r}")
-        return [float(w) for w in weights]
+        if given == "balanced" and train is None:  # scoring a finished run or checkpoint: the weights it saved
+            if self.weights is None:  # a folder saved by hand, without them
+                log.warning("task.class_weights=balanced: no train split and no %s here, so the loss "
+                            "reported is unweighted (metrics are not affected)", CLASS_WEIGHTS)
+            return self.weights
+        shown_labels = f"{self.values}" + (f" (names: {', '.join(self.names)})" if self.names != self.values else "")
+        return class_weights(given, self.names, None if train is None else train["label"], self._label_index(),
+                             "task.class_weights", shown_labels)
 
     def _check_two_classes(self, train: Any, source: str) -> None:
         present = sorted(set(train["label"]))

@@ -1,7 +1,8 @@
 """Multi-head classification: several categorical attributes of one text at once.
 
 One linear + softmax head per attribute on the shared ``[CLS]`` vector,
-cross-entropy per head, losses summed (``weight`` per head). Each head reads
+cross-entropy per head (``class_weights`` per head, for imbalanced classes), losses
+summed (``weight`` per head). Each head reads
 
 * its own column (``column: size``), with labels inferred from train or listed
   (``labels: [S, M, L]``); or
@@ -23,6 +24,8 @@ encoder with a sequence-classification head works; runs saved with the former
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,12 +39,14 @@ from .. import plots
 from ..config_check import build_dataclass, closest
 from ..errors import UserError, shown
 from ..metrics import classification_metrics
-from ..rundir import write_jsonl
+from ..rundir import write_json, write_jsonl
 from .base import class_names, register_task, sequence_logits
 from .classification import (
+    CLASS_WEIGHTS,
     Classification,
     SequenceOptions,
     check_labels,
+    class_weights,
     is_missing,
     label_key,
     select_columns,
@@ -49,11 +54,14 @@ from .classification import (
 )
 from .multilabel import _label_names_file, label_items
 
+log = logging.getLogger("bert_tasks")
+
 
 def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None, *, sizes: list[int],
-                       weights: list[float]) -> Any:
+                       weights: list[float], class_weights: list[list[float] | None] | None = None) -> Any:
     """``Trainer(compute_loss_func=...)`` of :class:`MultiHead`: sum of ``weights[h]`` x the
-    cross-entropy of head ``h`` (logits ``[:, start:start + sizes[h]]``, labels ``[:, h]``)."""
+    cross-entropy of head ``h`` (logits ``[:, start:start + sizes[h]]``, labels ``[:, h]``), its
+    classes weighed by ``class_weights[h]`` where given (torch's weighted mean)."""
     import torch
 
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
@@ -61,7 +69,10 @@ def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None
     for h, (size, weight) in enumerate(zip(sizes, weights)):
         target = labels[:, h].long()
         if (target != -100).any():  # a batch may hold no label for a head
-            ce = torch.nn.functional.cross_entropy(logits[:, start : start + size], target, ignore_index=-100)
+            given = class_weights[h] if class_weights else None
+            per_class = None if given is None else torch.tensor(given, dtype=torch.float32, device=logits.device)
+            ce = torch.nn.functional.cross_entropy(logits[:, start : start + size].float(), target, weight=per_class,
+                                                   ignore_index=-100)
             loss = loss + weight * ce
         start += size
     return loss
@@ -83,6 +94,11 @@ class HeadSpec:
     labels: list | None = field(default=None, metadata={"help": "Label set in id order (default: train's, sorted)."})
     map: dict | None = field(default=None, metadata={"help": "{class: [fine labels]} over the `label` column."})
     weight: float = field(default=1.0, metadata={"help": "Weight of this head's loss in the sum."})
+    class_weights: list | dict | Literal["balanced"] | None = field(
+        default=None,
+        metadata={"help": "Weights of this head's classes in its cross-entropy: 'balanced', a list in class-id "
+                  "order, or {label: weight} (others 1), as classification's task.class_weights."},
+    )
 
 
 @dataclass
@@ -133,6 +149,7 @@ class MultiHead(Classification):
             if (spec.column is None) == (spec.map is None):
                 raise UserError(f"task.heads.{name}: give exactly one of 'column' or 'map'")
         self.head_labels: dict[str, list[str]] = {}
+        self.head_class_weights: dict[str, list[float]] = {}  # heads' class_weights resolved, by class id
 
     # -- data ---------------------------------------------------------------
     def _fine_tokens(self, value: Any, fine: list[str] | None, where: str) -> list[str]:
@@ -238,6 +255,29 @@ class MultiHead(Classification):
             drop = [c for c in ds.column_names if c not in ("text", "text_pair")]
             out[split] = ds.remove_columns(drop).add_column("label", ids)
         self.names = [f"{h}:{lab}" for h, labels in self.head_labels.items() for lab in labels]
+        self.head_class_weights = self._head_class_weights(out.get("train"))
+        return out
+
+    def _head_class_weights(self, train: Any) -> dict[str, list[float]]:
+        """Each head's ``class_weights`` by class id ('balanced' over train's rows with a label for that
+        head; without train, a finished run's saved ones); heads without them are left out."""
+        ids = None if train is None else np.asarray(train["label"], dtype=int).reshape(len(train), len(self.specs))
+        out = {}
+        for h, (name, spec) in enumerate(self.specs.items()):
+            if spec.class_weights is None:
+                continue
+            if spec.class_weights == "balanced" and ids is None:  # scoring a finished run: the weights it saved
+                if name in self.head_class_weights:
+                    out[name] = self.head_class_weights[name]
+                else:
+                    log.warning("task.heads.%s.class_weights=balanced: no train split and no %s here, so the loss "
+                                "reported is unweighted (metrics are not affected)", name, CLASS_WEIGHTS)
+                continue
+            labels = self.head_labels[name]
+            index = {label_key(lab): i for i, lab in reversed(list(enumerate(labels)))}
+            column = None if ids is None else ids[ids[:, h] != -100, h]
+            out[name] = class_weights(spec.class_weights, labels, column, index, f"task.heads.{name}.class_weights",
+                                      str(labels))
         return out
 
     # -- model --------------------------------------------------------------
@@ -257,7 +297,14 @@ class MultiHead(Classification):
         the batch adds nothing)."""
         sizes = [len(labels) for labels in self.head_labels.values()]
         weights = [float(self.specs[name].weight) for name in self.head_labels]
-        return partial(summed_head_losses, sizes=sizes, weights=weights)
+        per_class = [self.head_class_weights.get(name) for name in self.head_labels]
+        return partial(summed_head_losses, sizes=sizes, weights=weights,
+                       class_weights=per_class if any(w is not None for w in per_class) else None)
+
+    def save_prepared(self, folder: str) -> None:
+        if self.head_class_weights:  # a later `evaluate` of the run or a checkpoint weighs its loss alike
+            write_json(Path(folder) / CLASS_WEIGHTS, {name: dict(zip(self.head_labels[name], weights))
+                                                      for name, weights in self.head_class_weights.items()})
 
     @classmethod
     def load_model(cls, run_dir: str) -> Any:
@@ -329,7 +376,11 @@ class MultiHead(Classification):
         return {**per_head, **means}
 
     def summary(self) -> dict:
-        return {"heads": self.head_labels, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
+        info = {"heads": self.head_labels, "pairs": self.pair, "pooler": getattr(self, "pooler_init", None)}
+        if self.head_class_weights:
+            info["class_weights"] = {name: {lab: round(w, 4) for lab, w in zip(self.head_labels[name], weights)}
+                                     for name, weights in self.head_class_weights.items()}
+        return info
 
     # -- prediction ---------------------------------------------------------
     @classmethod
@@ -337,6 +388,11 @@ class MultiHead(Classification):
         adapter = cls(options)
         adapter.head_labels = {k: list(v) for k, v in model.config.heads.items()}
         adapter.trained_on_pairs = getattr(model.config, "input_pairs", None)
+        path = Path(run_dir) / CLASS_WEIGHTS
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            adapter.head_class_weights = {name: [float(by_label[lab]) for lab in adapter.head_labels[name]]
+                                          for name, by_label in saved.items() if name in adapter.head_labels}
         return adapter
 
     def predict(self, model: Any, tokenizer: Any, inputs: list, batch_size: int = 64, max_length: int = 512) -> list[dict]:

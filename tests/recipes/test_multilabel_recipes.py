@@ -153,11 +153,13 @@ def test_multihead_column_heads_with_blank_cells_train_and_evaluate(tiny_encoder
     out = tmp_path / "run"
     proc = run_cli("goemotions_multihead", f"encoder={tiny_encoder}", f"data.train={data}", f"data.validation={data}",
                    "~data.test", "~data.header", "~data.column_names", "~task.source_labels", "~task.rule",
-                   "task.heads={colour: {column: colour}, size: {column: size}}", "train.max_steps=2",
-                   f"train.output_dir={out}")
+                   "task.heads={colour: {column: colour, class_weights: balanced}, size: {column: size}}",
+                   "train.max_steps=2", f"train.output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     # before: a blank cell was a class '' of its head
     assert json.loads((out / "config.json").read_text())["heads"] == {"colour": ["blue", "red"], "size": ["big", "small"]}
+    # balanced over the 12 rows with a colour (4 blue, 8 red), saved for a later evaluate (which has no train)
+    assert json.loads((out / "class_weights.json").read_text()) == {"colour": {"blue": 1.5, "red": 0.75}}
     trained = json.loads((out / "metrics.json").read_text())["validation"]
     assert sum(trained["colour"]["per_class"][c]["support"] for c in ("blue", "red")) == 12  # 16 rows, 4 blank
     # before: "task.heads.colour: no train split and no labels" (evaluate has no train split)

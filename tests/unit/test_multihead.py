@@ -81,6 +81,38 @@ def test_model_sums_head_losses(tiny_encoder):
     assert nothing.item() == 0.0 and nothing.requires_grad
 
 
+
+def test_head_class_weights_weigh_that_heads_cross_entropy(tiny_encoder):
+    # balanced over the rows with a label for that head (scikit-learn's rule), a mapping by label
+    heads = {"ekman": {**HEADS["ekman"], "class_weights": {"anger": 3}},
+             "size": {"column": "size", "class_weights": "balanced"}}
+    ad = adapter(heads=heads)
+    data = {"text": list("abcde"), "label": ["0", "2", "0", "3", "1"], "size": ["S", "L", "S", "", "S"]}
+    ad.prepare({"train": Dataset.from_dict(data)}, {})
+    assert ad.head_labels["size"] == ["L", "S"]
+    assert ad.head_class_weights == {"ekman": [1.0, 3.0, 1.0], "size": [4 / (2 * 1), 4 / (2 * 3)]}  # blank row left out
+    assert ad.summary()["class_weights"] == {"ekman": {"joy": 1.0, "anger": 3.0, "neutral": 1.0},
+                                             "size": {"L": 2.0, "S": 0.6667}}
+    model = ad.build_model(tiny_encoder).eval()
+    out = model(input_ids=torch.tensor([[2, 7, 3], [2, 8, 3], [2, 9, 3]]))
+    labels = torch.tensor([[0, 1], [1, 0], [2, 1]])
+    ek, sz = out.logits[:, :3], out.logits[:, 3:]
+    ce = torch.nn.functional.cross_entropy
+    expected = ce(ek, labels[:, 0], weight=torch.tensor([1.0, 3.0, 1.0])) + ce(sz, labels[:, 1], weight=torch.tensor([2.0, 4 / 6]))
+    assert ad.loss_function()(out, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert expected.item() != pytest.approx((ce(ek, labels[:, 0]) + ce(sz, labels[:, 1])).item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("given, message", [
+    ([1, 2], r"task.heads.size.class_weights has 2 values for 3 labels \['L', 'M', 'S'\]"),
+    ({"XL": 2}, r"task.heads.size.class_weights: 'XL' is not a label \['L', 'M', 'S'\]"),
+    ({"M": 0}, r"task.heads.size.class_weights: the weight of 'M' must be a positive number, got 0"),
+])
+def test_bad_head_class_weights_are_named(given, message):
+    data = {"text": list("abc"), "label": ["0", "2", "3"], "size": ["S", "L", "M"]}
+    with pytest.raises(UserError, match=message):
+        adapter(heads={"size": {"column": "size", "class_weights": given}}).prepare({"train": Dataset.from_dict(data)}, {})
+
 def test_a_non_bert_encoder_trains_its_own_classification_head(tmp_path):
     # before: "task multihead runs on BERT encoders"; now any encoder with a sequence-classification head
     from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
