@@ -220,7 +220,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-
 def class_weights(given: Any, names: list[str], train_ids: Any, index: dict[str, int], key: str,
                   shown_labels: str) -> list[float]:
     """Class weights as one positive number per class id, from what ``key`` gives: 'balanced' (train
@@ -247,6 +246,7 @@ def class_weights(given: Any, names: list[str], train_ids: Any, index: dict[str,
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
             raise UserError(f"{key}: the weight of '{names[i]}' must be a positive number, got {w!r}")
     return [float(w) for w in weights]
+
 
 @register_task
 class Classification(TaskAdapter):
