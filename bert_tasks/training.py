@@ -515,7 +515,6 @@ def build_trainer(recipe: Recipe | str, overrides: Iterable[str] = ()):
     args = training_arguments(recipe)
     job = prepare_job(recipe)
     check_best_metric(recipe, job)
-    _check_label_smoothing(args, recipe, job.adapter.no_label_smoothing)  # also set by options (task.class_weights)
     set_seed(args.seed)  # the new head's initialisation depends on it
     model = build_model(recipe, job)
     trainer = task_trainer(model, args, job)
