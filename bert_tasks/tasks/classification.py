@@ -221,11 +221,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def class_weights(given: Any, names: list[str], train_ids: Any, index: dict[str, int], key: str,
-                  shown_labels: str) -> list[float]:
+                  shown_labels: str, saved: list[float] | None = None) -> list[float] | None:
     """Class weights as one positive number per class id, from what ``key`` gives: 'balanced' (train
     rows / (classes x the class's train rows), scikit-learn's rule, over ``train_ids``), a list in
-    class-id order, or a mapping {label value or name (``index``: label key -> id): weight}, others 1."""
+    class-id order, or a mapping {label value or name (``index``: label key -> id): weight}, others 1.
+    'balanced' without train (``train_ids`` None: scoring a finished run or checkpoint) is the weights
+    it saved, ``saved``."""
     k = len(names)
+    if given == "balanced" and train_ids is None:
+        if saved is None:  # a folder saved by hand, without them
+            log.warning("%s=balanced: no train split and no %s here, so the loss reported is unweighted "
+                        "(metrics are not affected)", key, CLASS_WEIGHTS)
+        return saved
     if given == "balanced":
         counts = np.bincount(np.asarray(train_ids, dtype=int), minlength=k)
         if (absent := [names[i] for i in range(k) if counts[i] == 0]):
@@ -325,14 +332,9 @@ class Classification(TaskAdapter):
         given = self.options.class_weights
         if given is None:
             return self.weights  # a saved run's (from_run), or none
-        if given == "balanced" and train is None:  # scoring a finished run or checkpoint: the weights it saved
-            if self.weights is None:  # a folder saved by hand, without them
-                log.warning("task.class_weights=balanced: no train split and no %s here, so the loss "
-                            "reported is unweighted (metrics are not affected)", CLASS_WEIGHTS)
-            return self.weights
         shown_labels = f"{self.values}" + (f" (names: {', '.join(self.names)})" if self.names != self.values else "")
         return class_weights(given, self.names, None if train is None else train["label"], self._label_index(),
-                             "task.class_weights", shown_labels)
+                             "task.class_weights", shown_labels, saved=self.weights)
 
     def _check_two_classes(self, train: Any, source: str) -> None:
         present = sorted(set(train["label"]))

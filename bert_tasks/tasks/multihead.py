@@ -25,7 +25,6 @@ encoder with a sequence-classification head works; runs saved with the former
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -53,8 +52,6 @@ from .classification import (
     softmax,
 )
 from .multilabel import _label_names_file, label_items
-
-log = logging.getLogger("bert_tasks")
 
 
 def summed_head_losses(outputs: Any, labels: Any, num_items_in_batch: Any = None, *, sizes: list[int],
@@ -266,18 +263,13 @@ class MultiHead(Classification):
         for h, (name, spec) in enumerate(self.specs.items()):
             if spec.class_weights is None:
                 continue
-            if spec.class_weights == "balanced" and ids is None:  # scoring a finished run: the weights it saved
-                if name in self.head_class_weights:
-                    out[name] = self.head_class_weights[name]
-                else:
-                    log.warning("task.heads.%s.class_weights=balanced: no train split and no %s here, so the loss "
-                                "reported is unweighted (metrics are not affected)", name, CLASS_WEIGHTS)
-                continue
             labels = self.head_labels[name]
             index = {label_key(lab): i for i, lab in reversed(list(enumerate(labels)))}
             column = None if ids is None else ids[ids[:, h] != -100, h]
-            out[name] = class_weights(spec.class_weights, labels, column, index, f"task.heads.{name}.class_weights",
-                                      str(labels))
+            weights = class_weights(spec.class_weights, labels, column, index, f"task.heads.{name}.class_weights",
+                                    str(labels), saved=self.head_class_weights.get(name))
+            if weights is not None:
+                out[name] = weights
         return out
 
     # -- model --------------------------------------------------------------
